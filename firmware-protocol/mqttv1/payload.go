@@ -1,0 +1,130 @@
+package mqttv1
+
+import "time"
+
+// Version is the schema version every v1 payload carries in "v".
+const Version = 1
+
+// Severity orders how urgently a person must act.
+type Severity string
+
+const (
+	Info     Severity = "info"
+	Warning  Severity = "warning"
+	Critical Severity = "critical"
+)
+
+// Class keeps device and gateway trouble apart from resident alerts: a dead PIR sends
+// a technician, not a grid worker, and never counts as a false alarm about a person.
+type Class string
+
+const (
+	ClassResident Class = "resident"
+	ClassDevice   Class = "device"
+	ClassGateway  Class = "gateway"
+)
+
+// AlertState is the transition an alert message reports.
+type AlertState string
+
+const (
+	Raised  AlertState = "raised"
+	Cleared AlertState = "cleared"
+)
+
+// Alert is one transition of one alert episode. ID is generated on the edge (UUIDv7)
+// and is the same for the raise and the clear of an episode; (ID, State) is the
+// idempotency key the cloud commits on and acknowledges.
+type Alert struct {
+	V        int        `json:"v"`
+	ID       string     `json:"id"`
+	Gateway  string     `json:"gateway"`
+	Rule     string     `json:"rule"`
+	State    AlertState `json:"state"`
+	Severity Severity   `json:"severity"`
+	Class    Class      `json:"class"`
+	At       time.Time  `json:"at"`        // when this transition happened (gateway clock)
+	RaisedAt time.Time  `json:"raised_at"` // when the episode began
+	Evidence []Evidence `json:"evidence"`
+}
+
+// Evidence is one fact that made the rule fire, structured so the app can say it in
+// the reader's language ("最后用水 06:42，12小时03分钟前").
+type Evidence struct {
+	Signal    string     `json:"signal"`              // water, power, motion, door, button, …
+	LastAt    *time.Time `json:"last_at,omitempty"`   // last time the signal showed life
+	QuietSecs int64      `json:"quiet_s,omitempty"`   // how long it has been quiet
+	Threshold int64      `json:"threshold_s,omitempty"`
+	Note      string     `json:"note,omitempty"` // free text for what the fields cannot say
+}
+
+// Key is the idempotency key of an alert message.
+func (a Alert) Key() AckItem { return AckItem{ID: a.ID, State: a.State} }
+
+// Telemetry is a batch of meter readings and activity counts. Counts, not raw events:
+// collection is the minimum the rules and charts need.
+type Telemetry struct {
+	V        int        `json:"v"`
+	Gateway  string     `json:"gateway"`
+	Seq      uint64     `json:"seq"`
+	Readings []Reading  `json:"readings,omitempty"`
+	Activity []Activity `json:"activity,omitempty"`
+}
+
+// Reading is a cumulative meter total at a time.
+type Reading struct {
+	T        time.Time `json:"t"`
+	Sensor   string    `json:"sensor"`
+	TotalM3  *float64  `json:"total_m3,omitempty"`
+	TotalKWh *float64  `json:"total_kwh,omitempty"`
+}
+
+// Activity counts events of one sensor in [T, T+PeriodS).
+type Activity struct {
+	T       time.Time `json:"t"`
+	PeriodS int       `json:"period_s"`
+	Sensor  string    `json:"sensor"`
+	Count   int       `json:"count"`
+}
+
+// Status is the retained presence of a gateway: the birth message says online, the
+// last will (registered at connect) says offline.
+type Status struct {
+	V        int       `json:"v"`
+	Gateway  string    `json:"gateway"`
+	State    string    `json:"state"` // online | offline
+	At       time.Time `json:"at"`
+	Software string    `json:"software,omitempty"`
+}
+
+// Heartbeat tells the cloud the gateway and its outbox are alive.
+type Heartbeat struct {
+	V             int       `json:"v"`
+	Gateway       string    `json:"gateway"`
+	At            time.Time `json:"at"`
+	UptimeS       int64     `json:"uptime_s"`
+	OutboxPending int       `json:"outbox_pending"`
+}
+
+// Config is the retained cloud→edge configuration. Revision only grows; the edge
+// applies a higher revision and ignores an older one.
+type Config struct {
+	V            int     `json:"v"`
+	Gateway      string  `json:"gateway"`
+	Revision     int64   `json:"revision"`
+	NoWaterHours float64 `json:"no_water_hours,omitempty"`
+	Away         bool    `json:"away,omitempty"` // resident travelling / in hospital: no-activity rules pause
+}
+
+// Ack acknowledges alert messages the cloud has committed; the edge then drops them
+// from its outbox.
+type Ack struct {
+	V      int       `json:"v"`
+	Alerts []AckItem `json:"alerts"`
+}
+
+// AckItem names one committed alert message.
+type AckItem struct {
+	ID    string     `json:"id"`
+	State AlertState `json:"state"`
+}
