@@ -51,9 +51,9 @@ type Alert struct {
 // Evidence is one fact that made the rule fire, structured so the app can say it in
 // the reader's language ("最后用水 06:42，12小时03分钟前").
 type Evidence struct {
-	Signal    string     `json:"signal"`              // water, power, motion, door, button, …
-	LastAt    *time.Time `json:"last_at,omitempty"`   // last time the signal showed life
-	QuietSecs int64      `json:"quiet_s,omitempty"`   // how long it has been quiet
+	Signal    string     `json:"signal"`            // water, power, motion, door, button, …
+	LastAt    *time.Time `json:"last_at,omitempty"` // last time the signal showed life
+	QuietSecs int64      `json:"quiet_s,omitempty"` // how long it has been quiet
 	Threshold int64      `json:"threshold_s,omitempty"`
 	Note      string     `json:"note,omitempty"` // free text for what the fields cannot say
 }
