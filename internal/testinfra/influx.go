@@ -1,0 +1,190 @@
+package testinfra
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InfluxDB is a fresh database on the InfluxDB 1.8 server shared by the test
+// binary. With influxdb-client-go/v2 use
+//
+//	c := influxdb2.NewClient(db.URL, db.Token)
+//	c.WriteAPIBlocking(db.Org, db.Bucket)
+//	c.QueryAPI(db.Org) // Flux: from(bucket: db.Bucket)
+type InfluxDB struct {
+	URL      string // http://127.0.0.1:port
+	Database string // InfluxQL database, for /write?db= and /query?db=
+	Org      string // "" (ignored by 1.8)
+	Bucket   string // Database + "/autogen"
+	Token    string // "" (auth is off)
+}
+
+type influxServer struct {
+	url     string
+	dir     string
+	logPath string
+	p       *proc
+}
+
+var (
+	influxShared     *influxServer
+	influxSharedErr  error
+	influxSharedOnce sync.Once
+)
+
+// Influx creates a fresh database for this test on the InfluxDB 1.8 server
+// shared by the test binary (flux-enabled, auth off), dropped in t.Cleanup.
+// The server binary is $SHOUWANG_INFLUXD, <repo>/.cache/bin/influxd or
+// influxd in PATH. The package must use testinfra.Main.
+func Influx(t testing.TB) InfluxDB {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs influxd: skipped with -short")
+	}
+	requireMain(t, "Influx")
+	var cache string
+	if root := repoRoot(); root != "" {
+		cache = filepath.Join(root, ".cache", "bin", "influxd")
+	}
+	bin := lookBinary(t, "influxd (InfluxDB 1.8.10)", os.Getenv("SHOUWANG_INFLUXD"), cache, "influxd")
+	influxSharedOnce.Do(func() {
+		influxShared, influxSharedErr = startInflux(bin)
+		if influxShared != nil {
+			onShutdown(influxShared.shutdown)
+		}
+	})
+	if influxSharedErr != nil {
+		t.Fatalf("testinfra: InfluxDB: %v", influxSharedErr)
+	}
+	s := influxShared
+	name := uniqueName(t, 120)
+	if err := s.query("CREATE DATABASE " + quoteIdent(name)); err != nil {
+		t.Fatalf("testinfra: InfluxDB create database %s: %v\n%s", name, err, logTail(s.logPath))
+	}
+	t.Cleanup(func() {
+		if err := s.query("DROP DATABASE " + quoteIdent(name)); err != nil {
+			t.Logf("testinfra: InfluxDB drop database %s: %v", name, err)
+		}
+	})
+	return InfluxDB{URL: s.url, Database: name, Bucket: name + "/autogen"}
+}
+
+func quoteIdent(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func startInflux(bin string) (*influxServer, error) {
+	start := time.Now()
+	dir, err := tempDir("influx")
+	if err != nil {
+		return nil, err
+	}
+	s := &influxServer{dir: dir, logPath: filepath.Join(dir, "influxd.log")}
+	for attempt := 0; attempt < 5; attempt++ {
+		var httpPort, rpcPort int
+		if httpPort, err = freePort(); err != nil {
+			break
+		}
+		if rpcPort, err = freePort(); err != nil {
+			break
+		}
+		conf := filepath.Join(dir, "influxdb.conf")
+		if err = os.WriteFile(conf, []byte(influxConf(dir, httpPort, rpcPort)), 0o644); err != nil {
+			break
+		}
+		cmd := exec.Command(bin, "run", "-config", conf)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "INFLUXDB_REPORTING_DISABLED=true")
+		var p *proc
+		if p, err = startProc(cmd, s.logPath); err != nil {
+			break
+		}
+		s.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		err = waitReady(p, 60*time.Second, func() error {
+			resp, err := http.Get(s.url + "/ping")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				return fmt.Errorf("GET /ping: %s", resp.Status)
+			}
+			return nil
+		})
+		if err == nil {
+			s.p = p
+			fmt.Fprintf(os.Stderr, "testinfra: InfluxDB on %s ready in %v\n", s.url, time.Since(start).Round(time.Millisecond))
+			return s, nil
+		}
+		p.kill()
+	}
+	tail := logTail(s.logPath)
+	os.RemoveAll(dir)
+	return nil, fmt.Errorf("influxd %s did not start: %v\n%s", bin, err, tail)
+}
+
+func influxConf(dir string, httpPort, rpcPort int) string {
+	return fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%[3]d"
+
+[meta]
+  dir = "%[1]s/meta"
+  logging-enabled = false
+
+[data]
+  dir = "%[1]s/data"
+  wal-dir = "%[1]s/wal"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:%[2]d"
+  auth-enabled = false
+  flux-enabled = true
+  log-enabled = false
+  pprof-enabled = false
+
+[logging]
+  level = "warn"
+
+[subscriber]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+`, dir, httpPort, rpcPort)
+}
+
+func (s *influxServer) query(q string) error {
+	resp, err := http.PostForm(s.url+"/query", url.Values{"q": {q}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `"error"`) {
+		return fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+func (s *influxServer) shutdown() {
+	if s.p != nil {
+		s.p.stop(syscall.SIGTERM, 10*time.Second)
+	}
+	os.RemoveAll(s.dir)
+}
