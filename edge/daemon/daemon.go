@@ -1,0 +1,283 @@
+// Package daemon wires the gateway together: event sources → rules → outbox → uplink,
+// plus telemetry batching, cloud config and the local metrics endpoint. It owns every
+// goroutine it starts and stops them when its context ends.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shouwang-care/shouwang/edge/config"
+	"github.com/shouwang-care/shouwang/edge/outbox"
+	"github.com/shouwang-care/shouwang/edge/rules"
+	"github.com/shouwang-care/shouwang/edge/sim"
+	"github.com/shouwang-care/shouwang/edge/uplink"
+	"github.com/shouwang-care/shouwang/firmware-protocol/event"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+)
+
+// Source produces sensor events until ctx is done.
+type Source interface {
+	Run(ctx context.Context, out chan<- event.Event) error
+}
+
+// Clock tells the rules what time it is; the simulator's runs fast.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+const (
+	stateKeyRules  = "rules"
+	stateKeyConfig = "config"
+)
+
+// Version is reported in the birth message.
+var Version = "dev"
+
+// Daemon is one running gateway.
+type Daemon struct {
+	cfg     config.Config
+	log     *slog.Logger
+	box     *outbox.Outbox
+	up      *uplink.Uplink
+	engine  *rules.Engine
+	clock   Clock
+	sources []Source
+	configs chan mqttv1.Config
+	remote  mqttv1.Config // last applied cloud config
+	tick    time.Duration
+
+	batch    map[string]mqttv1.Reading // latest reading per meter
+	activity map[string]int            // events per sensor since the last batch
+	since    time.Time
+
+	events *prometheus.CounterVec
+	alerts *prometheus.CounterVec
+}
+
+// New opens the state and prepares the daemon; Run starts it.
+func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemon, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state_dir: %w", err)
+	}
+	box, quarantined, err := outbox.Open(filepath.Join(cfg.StateDir, "outbox.db"))
+	if err != nil {
+		return nil, err
+	}
+	if quarantined != "" {
+		log.Error("outbox file was corrupt; moved aside and started fresh", "kept_as", quarantined)
+	}
+	password, err := cfg.MQTTPassword()
+	if err != nil {
+		box.Close()
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, box: box, clock: realClock{}, configs: make(chan mqttv1.Config, 4),
+		tick: time.Second, batch: map[string]mqttv1.Reading{}, activity: map[string]int{}}
+	var st rules.State
+	if err := box.GetState(stateKeyRules, &st); err != nil && !errors.Is(err, outbox.ErrNotFound) {
+		log.Error("rule state unreadable; starting timers afresh", "err", err)
+	}
+	_ = box.GetState(stateKeyConfig, &d.remote)
+	d.engine = rules.New(d.settings(), st, newID)
+	if cfg.Simulate.Enabled {
+		loc, _ := time.LoadLocation(cfg.Timezone)
+		now := time.Now().In(loc)
+		start := time.Date(now.Year(), now.Month(), now.Day(), 6, 0, 0, 0, loc)
+		clk := sim.NewClock(start, cfg.Simulate.Speed)
+		sc := sim.Collapse()
+		if cfg.Simulate.Scenario == "normal" {
+			sc = sim.Normal()
+		}
+		d.clock = clk
+		// Rules are evaluated every virtual minute (at least every 20 ms of real time).
+		d.tick = max(20*time.Millisecond, clk.Real(time.Minute))
+		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, WaterM3: 123.4567, PowerKWh: 5012.31})
+		// Rule state from another run of the simulator would be from another timeline.
+		d.engine = rules.New(d.settings(), rules.State{}, newID)
+	}
+	d.up = uplink.New(uplink.Options{
+		Broker: cfg.MQTT.Broker, GatewayID: cfg.GatewayID, Username: cfg.MQTT.Username, Password: password,
+		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
+		KeepAlive: cfg.MQTT.KeepAlive, ResendInterval: cfg.MQTT.ResendInterval, Heartbeat: cfg.MQTT.Heartbeat,
+		Software: "shouwang-edge " + Version,
+		OnConfig: func(c mqttv1.Config) { d.configs <- c },
+	}, box, log)
+	d.register(reg)
+	return d, nil
+}
+
+// newID makes alert IDs: UUIDv7 is unique without coordination and sorts by time.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// AddSource adds an event source (meters, GPIO, radio nodes) before Run.
+func (d *Daemon) AddSource(s Source) { d.sources = append(d.sources, s) }
+
+func (d *Daemon) settings() rules.Settings {
+	s := rules.Settings{NoWater: time.Duration(d.cfg.Rules.NoWaterHours * float64(time.Hour))}
+	if d.remote.NoWaterHours > 0 {
+		s.NoWater = time.Duration(d.remote.NoWaterHours * float64(time.Hour))
+	}
+	s.Away = d.remote.Away
+	return s
+}
+
+func (d *Daemon) register(reg prometheus.Registerer) {
+	d.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_edge_events_total", Help: "Sensor events seen, by kind."}, []string{"kind"})
+	d.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_edge_alerts_total", Help: "Alert transitions raised by the rules."}, []string{"rule", "state"})
+	reg.MustRegister(d.events, d.alerts,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shouwang_edge_outbox_pending", Help: "Alerts waiting for the cloud's acknowledgement."}, func() float64 { return float64(d.box.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shouwang_edge_uplink_connected", Help: "1 while the MQTT session is up."}, func() float64 {
+			if d.up.Connected() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_alert_publishes_total", Help: "Alert messages published, resends included."}, func() float64 { return float64(d.up.Published.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_alert_acks_total", Help: "Alert messages acknowledged by the cloud."}, func() float64 { return float64(d.up.Acked.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_rejected_total", Help: "Cloud→edge payloads that failed validation."}, func() float64 { return float64(d.up.Rejected.Load()) }),
+	)
+}
+
+// Pending returns the number of unacknowledged alerts (for tests and health).
+func (d *Daemon) Pending() int { return d.box.Len() }
+
+// Run runs until ctx is done or a part fails; it closes the outbox on return.
+func (d *Daemon) Run(ctx context.Context, metrics http.Handler) error {
+	defer d.box.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	events := make(chan event.Event, 256)
+	for _, s := range d.sources {
+		g.Go(func() error { return s.Run(ctx, events) })
+	}
+	g.Go(func() error { return d.up.Run(ctx) })
+	if d.cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", d.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen metrics_addr %s: %w", d.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics)
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "ok\nconnected %v\npending %d\n", d.up.Connected(), d.box.Len())
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			<-ctx.Done()
+			return srv.Close()
+		})
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return d.loop(ctx, events) })
+	d.log.Info("gateway running", "gateway", d.cfg.GatewayID, "simulate", d.cfg.Simulate.Enabled, "pending_alerts", d.box.Len())
+	return g.Wait()
+}
+
+// loop is the single owner of the rule engine: events, ticks and config changes are
+// serialised here.
+func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
+	d.commit(d.engine.Observe(event.Event{T: d.clock.Now(), Sensor: "gateway", Kind: event.Boot}))
+	tick := time.NewTicker(d.tick)
+	defer tick.Stop()
+	tele := time.NewTicker(d.cfg.Telemetry.Interval)
+	defer tele.Stop()
+	d.since = d.clock.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			d.events.WithLabelValues(string(ev.Kind)).Inc()
+			d.record(ev)
+			d.commit(d.engine.Observe(ev))
+		case <-tick.C:
+			d.commit(d.engine.Tick(d.clock.Now()))
+		case c := <-d.configs:
+			d.applyConfig(c)
+		case <-tele.C:
+			d.flushTelemetry()
+		}
+	}
+}
+
+// commit makes transitions durable together with the rule state, then wakes the uplink.
+func (d *Daemon) commit(out []mqttv1.Alert) {
+	if len(out) == 0 {
+		return
+	}
+	for i := range out {
+		out[i].Gateway = d.cfg.GatewayID
+		d.alerts.WithLabelValues(out[i].Rule, string(out[i].State)).Inc()
+		d.log.Info("alert", "rule", out[i].Rule, "state", out[i].State, "id", out[i].ID, "at", out[i].At)
+	}
+	if err := d.box.Commit(out, stateKeyRules, d.engine.State()); err != nil {
+		// The store is failing (disk full, SD card dying): keep trying on the next
+		// transition and say so loudly; the rule state in memory still holds the episode.
+		d.log.Error("store alerts", "err", err)
+		return
+	}
+	d.up.Kick()
+}
+
+func (d *Daemon) applyConfig(c mqttv1.Config) {
+	if c.Revision <= d.remote.Revision {
+		return
+	}
+	d.remote = c
+	d.engine.SetSettings(d.settings())
+	if err := d.box.SetState(stateKeyConfig, c); err != nil {
+		d.log.Error("persist cloud config", "err", err)
+	}
+	d.log.Info("cloud config applied", "revision", c.Revision, "away", c.Away)
+}
+
+func (d *Daemon) record(ev event.Event) {
+	switch ev.Kind {
+	case event.Meter:
+		d.batch[ev.Sensor] = mqttv1.Reading{T: ev.T, Sensor: ev.Sensor, TotalM3: ev.TotalM3, TotalKWh: ev.TotalKWh}
+	case event.Motion, event.Door, event.Button:
+		d.activity[ev.Sensor]++
+	}
+}
+
+func (d *Daemon) flushTelemetry() {
+	now := d.clock.Now()
+	period := int(now.Sub(d.since) / time.Second)
+	if len(d.batch) == 0 && len(d.activity) == 0 {
+		return
+	}
+	var t mqttv1.Telemetry
+	for _, r := range d.batch {
+		t.Readings = append(t.Readings, r)
+	}
+	sort.Slice(t.Readings, func(i, j int) bool { return t.Readings[i].Sensor < t.Readings[j].Sensor })
+	for s, n := range d.activity {
+		t.Activity = append(t.Activity, mqttv1.Activity{T: d.since, PeriodS: min(max(period, 1), 86400), Sensor: s, Count: n})
+	}
+	if err := d.up.Telemetry(t); err != nil {
+		d.log.Debug("telemetry not sent; kept for the next batch", "err", err)
+		return
+	}
+	clear(d.batch)
+	clear(d.activity)
+	d.since = now
+}

@@ -1,0 +1,323 @@
+// Package uplink carries alerts and telemetry from the gateway to the cloud over MQTT
+// and brings back acknowledgements and configuration. Alerts are read from the durable
+// outbox and re-published until the cloud acknowledges them by ID; nothing here holds
+// an alert only in memory.
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+)
+
+// Outbox is what the uplink needs of the durable store.
+type Outbox interface {
+	Pending(limit int) ([]mqttv1.Alert, error)
+	Ack(items []mqttv1.AckItem) (int, error)
+	Len() int
+}
+
+// Options configure the connection.
+type Options struct {
+	Broker         string
+	GatewayID      string
+	Username       string
+	Password       string
+	CAFile         string
+	CertFile       string
+	KeyFile        string
+	KeepAlive      time.Duration
+	ResendInterval time.Duration
+	Heartbeat      time.Duration
+	Software       string
+	// OnConfig receives a decoded cloud config. Called from the uplink's own
+	// goroutine, never from paho's, so it may take its time.
+	OnConfig func(mqttv1.Config)
+}
+
+// Uplink owns one MQTT connection. Run it once; Kick and Telemetry may be called from
+// any goroutine.
+type Uplink struct {
+	opt     Options
+	box     Outbox
+	log     *slog.Logger
+	client  mqtt.Client
+	kick    chan struct{}
+	lost    chan struct{}
+	inbox   chan mqtt.Message
+	started time.Time
+	seq     atomic.Uint64
+
+	Published atomic.Int64 // alert messages published (resends included)
+	Acked     atomic.Int64 // alert messages the cloud acknowledged
+	Rejected  atomic.Int64 // cloud→edge payloads that failed validation
+}
+
+// New prepares an uplink; nothing connects until Run.
+func New(opt Options, box Outbox, log *slog.Logger) *Uplink {
+	return &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64), started: time.Now()}
+}
+
+// Kick asks for pending alerts to be sent now (after an outbox Put).
+func (u *Uplink) Kick() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Connected reports whether the MQTT session is up.
+func (u *Uplink) Connected() bool { return u.client != nil && u.client.IsConnectionOpen() }
+
+func (u *Uplink) status(state string) []byte {
+	b, _ := mqttv1.Encode(mqttv1.Status{V: mqttv1.Version, Gateway: u.opt.GatewayID, State: state, At: time.Now(), Software: u.opt.Software})
+	return b
+}
+
+func (u *Uplink) clientOptions() (*mqtt.ClientOptions, error) {
+	o := mqtt.NewClientOptions().
+		AddBroker(u.opt.Broker).
+		SetClientID(u.opt.GatewayID).
+		SetUsername(u.opt.Username).
+		SetPassword(u.opt.Password).
+		SetKeepAlive(u.opt.KeepAlive).
+		SetPingTimeout(10*time.Second).
+		// The outbox is the store: a clean session keeps paho's in-memory store from
+		// being mistaken for durability, and the cloud re-acks resends.
+		SetCleanSession(true).
+		// Reconnection is ours (see connect): paho's back-off has no jitter.
+		SetAutoReconnect(false).
+		SetConnectTimeout(10*time.Second).
+		SetOrderMatters(false).
+		SetWill(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChStatus), string(u.status("offline")), 1, true)
+	o.SetOnConnectHandler(u.onConnect)
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		u.log.Warn("mqtt connection lost", "err", err)
+		select {
+		case u.lost <- struct{}{}:
+		default:
+		}
+	})
+	if u.opt.CAFile != "" || u.opt.CertFile != "" {
+		tc, err := u.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	return o, nil
+}
+
+func (u *Uplink) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u.opt.CAFile != "" {
+		pem, err := os.ReadFile(u.opt.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read mqtt.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.ca_file %s: no PEM certificate", u.opt.CAFile)
+		}
+	}
+	if u.opt.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(u.opt.CertFile, u.opt.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load gateway certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// onConnect runs on paho's goroutine: subscribe and hand over, never block.
+func (u *Uplink) onConnect(c mqtt.Client) {
+	u.log.Info("mqtt connected", "broker", u.opt.Broker)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case u.inbox <- m:
+		default:
+			// Dropping an ack is safe (the alert is resent and re-acked); a dropped
+			// config is retained and comes back on the next connect.
+			u.log.Warn("uplink inbox full, message dropped", "topic", m.Topic())
+		}
+	}
+	c.Subscribe(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChAck), 1, handler)
+	c.Subscribe(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChConfig), 1, handler)
+	c.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChStatus), 1, true, u.status("online"))
+	u.Kick()
+}
+
+// Run connects and keeps the uplink going until ctx is done, then announces a clean
+// offline and disconnects.
+func (u *Uplink) Run(ctx context.Context) error {
+	o, err := u.clientOptions()
+	if err != nil {
+		return err
+	}
+	u.client = mqtt.NewClient(o)
+	u.connect(ctx, 0)
+	defer func() {
+		if u.client.IsConnectionOpen() {
+			t := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChStatus), 1, true, u.status("offline"))
+			t.WaitTimeout(2 * time.Second)
+		}
+		u.client.Disconnect(500)
+	}()
+	resend := time.NewTicker(u.opt.ResendInterval)
+	defer resend.Stop()
+	hb := time.NewTicker(u.opt.Heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-u.lost:
+			u.connect(ctx, 1)
+		case <-u.kick:
+			u.sendPending(ctx)
+		case <-resend.C:
+			u.sendPending(ctx)
+		case <-hb.C:
+			u.heartbeat()
+		case m := <-u.inbox:
+			u.handle(m)
+		}
+	}
+}
+
+// connect blocks until connected or ctx is done, backing off exponentially with full
+// jitter (sleep uniformly in [0, min(cap, base·2ⁿ)]), so a city of gateways does not
+// stampede a restarted broker.
+// After a lost connection the first attempt is jittered too (n starts at 1).
+func (u *Uplink) connect(ctx context.Context, n int) {
+	const base, maxWait = 500 * time.Millisecond, 2 * time.Minute
+	for ; ctx.Err() == nil; n++ {
+		if n > 0 {
+			wait := min(maxWait, base<<min(n, 20))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(rand.Int64N(int64(wait)) + 1)):
+			}
+		}
+		t := u.client.Connect()
+		if t.WaitTimeout(15*time.Second) && t.Error() == nil {
+			return
+		}
+		u.log.Warn("mqtt connect failed; retrying with back-off", "broker", u.opt.Broker, "err", t.Error(), "attempt", n+1)
+	}
+}
+
+// sendPending publishes every pending alert in order; they stay in the outbox.
+func (u *Uplink) sendPending(ctx context.Context) {
+	if !u.client.IsConnectionOpen() {
+		return
+	}
+	pending, err := u.box.Pending(500)
+	if err != nil {
+		u.log.Error("read outbox", "err", err)
+		return
+	}
+	for _, a := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		b, err := mqttv1.Encode(a)
+		if err != nil {
+			// Cannot happen for alerts our engine made; never drop it silently.
+			u.log.Error("alert in outbox does not encode; kept", "id", a.ID, "err", err)
+			continue
+		}
+		t := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChAlert), 1, false, b)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			u.log.Warn("publish alert; will resend", "id", a.ID, "err", t.Error())
+			return
+		}
+		u.Published.Add(1)
+	}
+}
+
+func (u *Uplink) handle(m mqtt.Message) {
+	_, ch, err := mqttv1.ParseTopic(m.Topic())
+	if err != nil {
+		u.Rejected.Add(1)
+		u.log.Warn("unexpected topic", "err", err)
+		return
+	}
+	switch ch {
+	case mqttv1.ChAck:
+		ack, err := mqttv1.Decode[mqttv1.Ack](m.Payload())
+		if err != nil {
+			u.Rejected.Add(1)
+			u.log.Warn("bad ack from cloud", "err", err)
+			return
+		}
+		n, err := u.box.Ack(ack.Alerts)
+		if err != nil {
+			u.log.Error("apply ack", "err", err)
+			return
+		}
+		u.Acked.Add(int64(n))
+		u.log.Debug("alerts acknowledged", "n", n, "pending", u.box.Len())
+	case mqttv1.ChConfig:
+		if len(m.Payload()) == 0 {
+			return // retained config cleared
+		}
+		cfg, err := mqttv1.Decode[mqttv1.Config](m.Payload())
+		if err == nil && cfg.Gateway != u.opt.GatewayID {
+			err = fmt.Errorf("config for gateway %q on our topic", cfg.Gateway)
+		}
+		if err != nil {
+			u.Rejected.Add(1)
+			u.log.Warn("bad config from cloud", "err", err)
+			return
+		}
+		if u.opt.OnConfig != nil {
+			u.opt.OnConfig(cfg)
+		}
+	}
+}
+
+func (u *Uplink) heartbeat() {
+	if !u.client.IsConnectionOpen() {
+		return
+	}
+	b, err := mqttv1.Encode(mqttv1.Heartbeat{V: mqttv1.Version, Gateway: u.opt.GatewayID, At: time.Now(),
+		UptimeS: int64(time.Since(u.started) / time.Second), OutboxPending: u.box.Len()})
+	if err == nil {
+		u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChHeartbeat), 0, false, b)
+	}
+}
+
+// ErrOffline is returned by Telemetry while the connection is down.
+var ErrOffline = errors.New("uplink offline")
+
+// Telemetry publishes one batch. Telemetry is loss-tolerant: the caller keeps or
+// drops a batch that fails (see the outbox issue for durable telemetry).
+func (u *Uplink) Telemetry(t mqttv1.Telemetry) error {
+	if u.client == nil || !u.client.IsConnectionOpen() {
+		return ErrOffline
+	}
+	t.V, t.Gateway, t.Seq = mqttv1.Version, u.opt.GatewayID, u.seq.Add(1)
+	b, err := mqttv1.Encode(t)
+	if err != nil {
+		return fmt.Errorf("encode telemetry: %w", err)
+	}
+	tok := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChTelemetry), 1, false, b)
+	if !tok.WaitTimeout(10 * time.Second) {
+		return errors.New("publish telemetry: timeout")
+	}
+	return tok.Error()
+}
