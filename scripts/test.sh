@@ -18,16 +18,38 @@ section() { printf '\n==== %s ====\n' "$*"; SECTION_START=$SECONDS; }
 done_section() { printf -- '---- done in %ds\n' $((SECONDS - SECTION_START)); }
 die() { printf '\nFAIL: %s\n' "$*" >&2; exit 1; }
 
+# ---- arguments: package patterns vs go test flags ---------------------------
+pkgs=()
+flags=()
+for a in "$@"; do
+	case "$a" in
+	./* | ../* | . | all | std | github.com/*) pkgs+=("$a") ;;
+	*) flags+=("$a") ;;
+	esac
+done
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+# With -short, tests skip everything that needs a server: install nothing.
+SHORT=
+for f in "${flags[@]}"; do
+	case "$f" in -short | --short | -short=true | --short=true) SHORT=1 ;; esac
+done
+
 # ---- 1. system packages -----------------------------------------------------
 section "system packages"
 missing=()
-[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
-command -v socat >/dev/null || missing+=(socat)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ -z "$SHORT" ]; then
+	[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+	command -v socat >/dev/null || missing+=(socat)
+	[ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 command -v gcc >/dev/null || missing+=(gcc libc6-dev) # go test -race needs cgo
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "mosquitto, postgresql, socat, chromium, gcc: already installed"
+	if [ -n "$SHORT" ]; then
+		echo "-short: servers not needed; gcc present"
+	else
+		echo "mosquitto, postgresql, socat, chromium, gcc: already installed"
+	fi
 else
 	echo "installing: ${missing[*]}"
 	SUDO=()
@@ -62,6 +84,8 @@ command -v go >/dev/null || die "go not found in PATH (Go 1.26 is required)"
 INFLUXD=$ROOT/.cache/bin/influxd
 if [ -x "$INFLUXD" ]; then
 	echo "using $INFLUXD"
+elif [ -n "$SHORT" ]; then
+	echo "-short: not building influxd"
 else
 	echo "building $INFLUXD (takes a few minutes)"
 	mkdir -p "$ROOT/.cache"
@@ -77,17 +101,6 @@ else
 fi
 export SHOUWANG_INFLUXD=$INFLUXD
 done_section
-
-# ---- arguments: package patterns vs go test flags ---------------------------
-pkgs=()
-flags=()
-for a in "$@"; do
-	case "$a" in
-	./* | ../* | . | all | std | github.com/*) pkgs+=("$a") ;;
-	*) flags+=("$a") ;;
-	esac
-done
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 
 # ---- 3. gofmt -----------------------------------------------------------------
 section "gofmt"

@@ -52,11 +52,16 @@ func Influx(t testing.TB) InfluxDB {
 		t.Skip("needs influxd: skipped with -short")
 	}
 	requireMain(t, "Influx")
-	var cache string
-	if root := repoRoot(); root != "" {
-		cache = filepath.Join(root, ".cache", "bin", "influxd")
+	var bin string
+	if env := os.Getenv("SHOUWANG_INFLUXD"); env != "" {
+		bin = lookBinary(t, "influxd (InfluxDB 1.8.10, $SHOUWANG_INFLUXD)", env)
+	} else {
+		var cache string
+		if root := repoRoot(); root != "" {
+			cache = filepath.Join(root, ".cache", "bin", "influxd")
+		}
+		bin = lookBinary(t, "influxd (InfluxDB 1.8.10)", cache, "influxd")
 	}
-	bin := lookBinary(t, "influxd (InfluxDB 1.8.10)", os.Getenv("SHOUWANG_INFLUXD"), cache, "influxd")
 	influxSharedOnce.Do(func() {
 		influxShared, influxSharedErr = startInflux(bin)
 		if influxShared != nil {
