@@ -195,8 +195,12 @@ type Clock struct {
 	Raw                  [7]byte
 }
 
-// Time returns the clock as a time.Time in loc.
+// Time returns the clock as a time.Time in loc (UTC if loc is nil). Meters
+// keep local time and send no zone, so only the caller knows loc.
 func (c Clock) Time(loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
 	return time.Date(c.Year, time.Month(c.Month), int(c.Day), int(c.Hour), int(c.Minute), int(c.Second), 0, loc)
 }
 
