@@ -194,7 +194,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"checksum", "68 10 88 05 27 10 15 20 00 01 03 90 1F 01 24 16", "cjt188: byte 14: checksum 0x24, computed 0x25", ErrChecksum},
 		{"end", "FE 68 10 88 05 27 10 15 20 00 01 03 90 1F 01 25 00", "cjt188: byte 16: end byte 0x00, expected 0x16", ErrSyntax},
-		{"truncated", "68 10 88 05 27 10 15 20 00 01 03 90", "cjt188: byte 12: frame truncated: need 16 bytes, have 12", ErrTruncated},
+		{"truncated", "68 10 88 05 27 10 15 20 00 01 03 90", "cjt188: byte 12: frame truncated: 16-byte frame, 12 bytes present", ErrTruncated},
 		{"nothing", "FE FE", "cjt188: byte 2: no start byte 0x68 found (2 bytes)", ErrNoFrame},
 	}
 	for _, tc := range tests {

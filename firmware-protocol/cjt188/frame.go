@@ -196,7 +196,7 @@ func (p problem) err() error {
 	case whatNoFrame:
 		msg = fmt.Sprintf("no start byte 0x68 found (%d bytes)", p.got)
 	case whatTruncated:
-		msg = fmt.Sprintf("frame truncated: need %d bytes, have %d", p.exp, p.got)
+		msg = fmt.Sprintf("frame truncated: %d-byte frame, %d bytes present", p.exp, p.got)
 	case whatChecksum:
 		msg = fmt.Sprintf("checksum 0x%02X, computed 0x%02X", p.got, p.exp)
 	case whatEnd:
@@ -228,12 +228,12 @@ func decode(buf []byte, f *Frame) (int, problem) {
 	}
 	s := i
 	if len(buf)-s < headerLen {
-		return 0, problem{kind: ErrTruncated, what: whatTruncated, off: len(buf), exp: s + MinFrameLen, got: len(buf)}
+		return 0, problem{kind: ErrTruncated, what: whatTruncated, off: len(buf), exp: MinFrameLen, got: len(buf) - s}
 	}
 	l := int(buf[s+10])
 	total := s + MinFrameLen + l
 	if len(buf) < total {
-		return 0, problem{kind: ErrTruncated, what: whatTruncated, off: len(buf), exp: total, got: len(buf)}
+		return 0, problem{kind: ErrTruncated, what: whatTruncated, off: len(buf), exp: total - s, got: len(buf) - s}
 	}
 	var sum byte
 	for _, b := range buf[s : s+headerLen+l] {

@@ -243,8 +243,8 @@ func TestErrors(t *testing.T) {
 		{"checksum after wake-up", "FE FE 68 12 90 78 56 34 12 68 91 08 33 33 34 33 89 67 45 33 55 16", "dlt645: byte 20: checksum 0x55, computed 0x54", ErrChecksum},
 		{"end byte", "68 12 90 78 56 34 12 68 91 08 33 33 34 33 89 67 45 33 54 17", "dlt645: byte 19: end byte 0x17, expected 0x16", ErrSyntax},
 		{"second start", "68 12 90 78 56 34 12 69 91 08 33 33 34 33 89 67 45 33 54 16", "dlt645: byte 7: second start byte 0x69, expected 0x68", ErrSyntax},
-		{"truncated", "FE FE 68 12 90 78 56 34 12 68 91 08 33 33", "dlt645: byte 14: frame truncated: need 22 bytes, have 14", ErrTruncated},
-		{"truncated header", "68 12 90", "dlt645: byte 3: frame truncated: need 12 bytes, have 3", ErrTruncated},
+		{"truncated", "FE FE 68 12 90 78 56 34 12 68 91 08 33 33", "dlt645: byte 14: frame truncated: 20-byte frame, 12 bytes present", ErrTruncated},
+		{"truncated header", "68 12 90", "dlt645: byte 3: frame truncated: 12-byte frame, 3 bytes present", ErrTruncated},
 		{"only wake-up", "FE FE FE FE", "dlt645: byte 4: no start byte 0x68 found (4 bytes)", ErrNoFrame},
 		{"garbage", "00 68", "dlt645: byte 0: no start byte 0x68 found (2 bytes)", ErrSyntax},
 	}
