@@ -1,0 +1,190 @@
+// Package store is the cloud's state in SQL: the registry (grids, workers, homes,
+// gateways), alerts and the people who log in. One migration set and one set of
+// queries serve both SQLite (the embedded default) and PostgreSQL (production): the
+// SQL sticks to what both understand, times are Unix milliseconds in BIGINT.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	_ "modernc.org/sqlite"             // driver "sqlite"
+)
+
+// Store is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect string // "sqlite" or "postgres"
+}
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open connects to dsn and applies migrations. A dsn starting with postgres:// or
+// postgresql:// is PostgreSQL; anything else is a SQLite file path (or "file:…").
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	s := &Store{}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = "postgres"
+		s.db, err = sql.Open("pgx", dsn)
+	} else {
+		s.dialect = "sqlite"
+		path := strings.TrimPrefix(dsn, "file:")
+		// WAL with synchronous=FULL: a committed alert survives a power cut.
+		s.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+		if err == nil {
+			// SQLite allows one writer; one connection avoids SQLITE_BUSY under load.
+			s.db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB exposes the pool for components that keep their own tables (embedded telemetry).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// migrations are applied in order, once each; never edit one that has shipped.
+var migrations = []string{
+	`CREATE TABLE grids (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		community TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE workers (
+		id TEXT PRIMARY KEY,
+		grid_id TEXT NOT NULL REFERENCES grids(id),
+		name TEXT NOT NULL,
+		phone TEXT NOT NULL DEFAULT '',
+		on_duty INTEGER NOT NULL DEFAULT 1
+	);
+	CREATE TABLE homes (
+		id TEXT PRIMARY KEY,
+		grid_id TEXT NOT NULL REFERENCES grids(id),
+		address TEXT NOT NULL,
+		resident_name TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE gateways (
+		id TEXT PRIMARY KEY,
+		home_id TEXT REFERENCES homes(id),
+		secret_hash TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		online INTEGER NOT NULL DEFAULT 0,
+		last_seen_at BIGINT
+	);
+	CREATE TABLE alerts (
+		id TEXT PRIMARY KEY,
+		gateway_id TEXT NOT NULL,
+		home_id TEXT,
+		rule TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		class TEXT NOT NULL,
+		state TEXT NOT NULL,
+		status TEXT NOT NULL,
+		raised_at BIGINT NOT NULL,
+		cleared_at BIGINT,
+		received_at BIGINT NOT NULL,
+		evidence TEXT NOT NULL,
+		assignee_id TEXT REFERENCES workers(id),
+		dispatched_at BIGINT
+	);
+	CREATE INDEX alerts_received ON alerts (received_at);
+	CREATE INDEX alerts_status ON alerts (status);
+	CREATE TABLE alert_messages (
+		alert_id TEXT NOT NULL,
+		state TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		payload TEXT NOT NULL,
+		PRIMARY KEY (alert_id, state)
+	);
+	CREATE TABLE users (
+		id TEXT PRIMARY KEY,
+		username TEXT NOT NULL UNIQUE,
+		name TEXT NOT NULL DEFAULT '',
+		role TEXT NOT NULL,
+		password_hash TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE sessions (
+		token_hash TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL REFERENCES users(id),
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for i, m := range migrations {
+		v := i + 1
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, v).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, stmt := range strings.Split(m, ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%.60s…: %w", strings.TrimSpace(stmt), err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, ms(time.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64)
+	return &t
+}
