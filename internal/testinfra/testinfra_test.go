@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/jackc/pgx/v5"
 
@@ -300,4 +301,50 @@ func TestInfluxV2ClientFlux(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d records", n)
 	}
+}
+
+// The client library the project uses, against the same broker.
+func TestMosquittoPaho(t *testing.T) {
+	t.Parallel()
+	s := testinfra.Mosquitto(t)
+	connect := func(id string) (mqtt.Client, error) {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.Addr).SetClientID(id).
+			SetConnectTimeout(3 * time.Second).SetAutoReconnect(false).SetConnectRetry(false))
+		tok := c.Connect()
+		if !tok.WaitTimeout(5 * time.Second) {
+			return nil, fmt.Errorf("connect timeout")
+		}
+		return c, tok.Error()
+	}
+	roundTrip := func() {
+		t.Helper()
+		c, err := connect("paho")
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		defer c.Disconnect(100)
+		got := make(chan string, 1)
+		if tok := c.Subscribe("shouwang/paho", 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+		if tok := c.Publish("shouwang/paho", 1, false, "你好"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+		select {
+		case m := <-got:
+			if m != "你好" {
+				t.Fatalf("got %q", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no message")
+		}
+	}
+	roundTrip()
+	s.Stop()
+	if c, err := connect("down"); err == nil {
+		c.Disconnect(0)
+		t.Fatal("paho connected with the broker stopped")
+	}
+	s.Start()
+	roundTrip()
 }
