@@ -169,7 +169,7 @@ func TestAnnotatedFrame(t *testing.T) {
 		0x31, 0x01, 0x22, 0x11, 0x05, 0x15, 0x20, // clock ss mm hh DD MM YY CC → 2015-05-11 22:01:31
 		0x21, // ST1: bits 0-1 = 01 valve closed; bit 2 = 0 battery ok
 		0x84, // ST2: vendor-defined
-		0x13, // checksum: sum of 68 … 84 = 0x813 → 0x13
+		0x13, // checksum: sum of 68 … 84 = 0x713 → 0x13
 		0x16, // end
 	}
 	var f Frame
