@@ -115,7 +115,8 @@ func startInflux(bin string) (*influxServer, error) {
 			break
 		}
 		s.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-		err = waitReady(p, 60*time.Second, func() error {
+		// Flux compiles its standard library at start-up: ~3 s idle, 15 s on a busy 2-core box.
+		err = waitReady(p, 120*time.Second, func() error {
 			resp, err := http.Get(s.url + "/ping")
 			if err != nil {
 				return err
