@@ -266,8 +266,8 @@ func (p *chanPin) WaitForEdge(timeout time.Duration) bool {
 type host78Pin struct {
 	gpio.PinIO // nil: only the methods below are used
 	mu         sync.Mutex
-	level gpio.Level
-	waits int
+	level      gpio.Level
+	waits      int
 }
 
 func (p *host78Pin) In(gpio.Pull, gpio.Edge) error { return nil }
