@@ -272,9 +272,8 @@ func (s SensorConfig) validate() []error {
 		if !(s.BaseTotalM3 >= 0) || math.IsInf(s.BaseTotalM3, 0) {
 			bad("base_total_m3", "%v, want a meter reading ≥ 0", s.BaseTotalM3)
 		}
-		if d.Debounce == 0 {
-			bad("debounce", "0: a reed switch bounces and every bounce would count as a pulse; use a few ms")
-		}
+		// Debounce 0 means the default, so a pulse input is always debounced:
+		// undebounced, every bounce of the reed would count as a pulse.
 		rateOK := lpp > 0 && lpp <= 1000 && d.MaxFlowLPM > 0 && d.MaxFlowLPM <= 1000
 		if rateOK && d.Debounce > d.MaxPulseDebounce() {
 			bad("debounce", "%s would swallow pulses: at max_flow_lpm %v with %v L/pulse a pulse comes every %v, so debounce must be ≤ %v (a tenth of that)",
