@@ -28,7 +28,7 @@ type Options struct {
 	Resolve Resolver                                   // nil: HostResolver
 	Now     func() time.Time                           // nil: time.Now
 	Sleep   func(context.Context, time.Duration) error // nil: a timer that ends early with ctx
-	Poll    time.Duration                              // nil: DefaultPoll
+	Poll    time.Duration                              // 0: DefaultPoll
 
 	// Totals are the last TotalM3 reported per pulse_water sensor (e.g. read back
 	// from the event log at start), so that a restart does not lose the pulses
@@ -45,9 +45,9 @@ type Watcher struct {
 	running    atomic.Bool
 }
 
-// Open validates cfg, finds and configures every pin, and returns a Watcher
-// ready to Run. All missing pins are reported at once, with the lines the host
-// has.
+// Open validates cfg, finds every pin, switches the indicators off and returns
+// a Watcher ready to Run (which sets the inputs up). All missing pins are
+// reported at once, with the lines the host has.
 func Open(cfg Config, opts Options) (*Watcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gpio config: %w", err)
