@@ -1,0 +1,280 @@
+// Package api is the cloud's HTTP face: the JSON API under /api/v1, live updates as
+// server-sent events, the embedded web app, /healthz and /metrics.
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"github.com/shouwang-care/shouwang/cloud/credential"
+	"github.com/shouwang-care/shouwang/cloud/store"
+)
+
+// Store is what the API reads and writes.
+type Store interface {
+	Alerts(ctx context.Context, limit int) ([]store.Alert, error)
+	UserByName(ctx context.Context, username string) (store.User, error)
+	CreateSession(ctx context.Context, tokenHash, userID string, expires time.Time) error
+	SessionUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+}
+
+// Live is the stream of alert updates.
+type Live interface {
+	Subscribe() (<-chan []byte, func())
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	store    Store
+	live     Live
+	log      *slog.Logger
+	ready    func() error
+	throttle *throttle
+	// SecureCookies marks the session cookie Secure; on in production behind TLS,
+	// off for the loopback demo where browsers would drop a Secure cookie on http.
+	SecureCookies bool
+}
+
+const sessionCookie = "shouwang_session"
+const sessionTTL = 12 * time.Hour
+
+// New builds the fiber app. ready reports whether the service can do its job
+// (database reachable, broker connected) for /healthz.
+func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() error, log *slog.Logger) (*fiber.App, *Server) {
+	srv := &Server{store: s, live: live, log: log, ready: ready, throttle: newThrottle(5, time.Minute)}
+	app := fiber.New(fiber.Config{
+		// Values from a request outlive handlers (SSE, logs): copy them.
+		Immutable:             true,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		BodyLimit:             64 << 10,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				return jsonError(c, fe.Code, codeFor(fe.Code), fe.Message, "")
+			}
+			log.Error("http handler", "path", c.Path(), "err", err)
+			return jsonError(c, fiber.StatusInternalServerError, "internal", "internal error", "")
+		},
+	})
+	app.Get("/healthz", srv.healthz)
+	app.Get("/metrics", adaptor.HTTPHandler(metrics))
+	v1 := app.Group("/api/v1")
+	v1.Post("/login", srv.login)
+	v1.Post("/logout", srv.logout)
+	v1.Get("/me", srv.auth, srv.me)
+	v1.Get("/alerts", srv.auth, srv.alerts)
+	v1.Get("/events", srv.auth, srv.events)
+	v1.Use(func(c *fiber.Ctx) error {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
+	})
+	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(static), Index: "index.html"}))
+	return app, srv
+}
+
+func codeFor(status int) string {
+	switch status {
+	case 400:
+		return "bad_request"
+	case 401:
+		return "unauthorized"
+	case 404:
+		return "not_found"
+	case 429:
+		return "too_many_requests"
+	}
+	return "error"
+}
+
+// jsonError is the one error shape of the API: {"error":{code, message, field}}.
+func jsonError(c *fiber.Ctx, status int, code, msg, field string) error {
+	e := fiber.Map{"code": code, "message": msg}
+	if field != "" {
+		e["field"] = field
+	}
+	return c.Status(status).JSON(fiber.Map{"error": e})
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	if err := s.ready(); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).SendString("not ready: " + err.Error())
+	}
+	return c.SendString("ok")
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var req loginRequest
+	if err := c.BodyParser(&req); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {username, password}: "+err.Error(), "")
+	}
+	if req.Username == "" {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "username is empty", "username")
+	}
+	key := c.IP() + "|" + req.Username
+	if !s.throttle.allow(key) {
+		return jsonError(c, fiber.StatusTooManyRequests, "too_many_requests", "too many failed logins; wait a minute", "")
+	}
+	u, err := s.store.UserByName(c.UserContext(), req.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err != nil || !credential.CheckPassword(u.PasswordHash, req.Password) {
+		s.throttle.fail(key)
+		s.log.Warn("login failed", "username", req.Username, "ip", c.IP())
+		return jsonError(c, fiber.StatusUnauthorized, "unauthorized", "wrong username or password", "")
+	}
+	s.throttle.reset(key)
+	token := make([]byte, 32)
+	rand.Read(token)
+	tok := hex.EncodeToString(token)
+	if err := s.store.CreateSession(c.UserContext(), credential.HashSecret(tok), u.ID, time.Now().Add(sessionTTL)); err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: tok, Path: "/", HTTPOnly: true, Secure: s.SecureCookies,
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
+	return c.JSON(fiber.Map{"user": userJSON(u)})
+}
+
+func (s *Server) logout(c *fiber.Ctx) error {
+	if tok := c.Cookies(sessionCookie); tok != "" {
+		if err := s.store.DeleteSession(c.UserContext(), credential.HashSecret(tok)); err != nil {
+			return err
+		}
+	}
+	c.ClearCookie(sessionCookie)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// auth admits requests with a live session cookie. SameSite=Strict keeps the cookie
+// off cross-site requests, which is the CSRF defence for now.
+func (s *Server) auth(c *fiber.Ctx) error {
+	tok := c.Cookies(sessionCookie)
+	if tok == "" {
+		return jsonError(c, fiber.StatusUnauthorized, "unauthorized", "log in first", "")
+	}
+	u, err := s.store.SessionUser(c.UserContext(), credential.HashSecret(tok), time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return jsonError(c, fiber.StatusUnauthorized, "unauthorized", "session expired; log in again", "")
+	}
+	if err != nil {
+		return err
+	}
+	c.Locals("user", u)
+	return c.Next()
+}
+
+func userJSON(u store.User) fiber.Map {
+	return fiber.Map{"username": u.Username, "role": u.Role, "name": u.Name}
+}
+
+func (s *Server) me(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"user": userJSON(c.Locals("user").(store.User))})
+}
+
+func (s *Server) alerts(c *fiber.Ctx) error {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", fmt.Sprintf("limit %q: want 1–1000", v), "limit")
+		}
+		limit = n
+	}
+	list, err := s.store.Alerts(c.UserContext(), limit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []store.Alert{}
+	}
+	return c.JSON(fiber.Map{"alerts": list})
+}
+
+// events streams alert updates as server-sent events until the client goes away.
+func (s *Server) events(c *fiber.Ctx) error {
+	c.Set("Content-Type", "text/event-stream")
+	c.Set("Cache-Control", "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	ch, leave := s.live.Subscribe()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer leave()
+		ping := time.NewTicker(15 * time.Second)
+		defer ping.Stop()
+		fmt.Fprint(w, ": connected\n\n")
+		if w.Flush() != nil {
+			return
+		}
+		for {
+			select {
+			case msg := <-ch:
+				fmt.Fprintf(w, "event: alert\ndata: %s\n\n", msg)
+			case <-ping.C:
+				fmt.Fprint(w, ": ping\n\n")
+			}
+			// A failed flush is how fasthttp tells us the client left.
+			if w.Flush() != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// throttle limits failed logins per (IP, username) — EN 303 645 5.1-5.
+type throttle struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	fails  map[string][]time.Time
+}
+
+func newThrottle(max int, window time.Duration) *throttle {
+	return &throttle{max: max, window: window, fails: map[string][]time.Time{}}
+}
+
+func (t *throttle) allow(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cut := time.Now().Add(-t.window)
+	f := t.fails[key]
+	for len(f) > 0 && f[0].Before(cut) {
+		f = f[1:]
+	}
+	t.fails[key] = f
+	if len(f) == 0 {
+		delete(t.fails, key)
+	}
+	return len(f) < t.max
+}
+
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	t.fails[key] = append(t.fails[key], time.Now())
+	t.mu.Unlock()
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.fails, key)
+	t.mu.Unlock()
+}

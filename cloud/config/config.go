@@ -1,0 +1,177 @@
+// Package config is the cloud service's configuration: one typed struct, from a YAML
+// file with SHOUWANG_CLOUD_* environment overrides, validated before anything starts.
+// The zero-configuration defaults run everything embedded.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything shouwang-cloud reads at start.
+type Config struct {
+	HTTPAddr      string `yaml:"http_addr"`
+	DataDir       string `yaml:"data_dir"` // SQLite file and demo files when embedded
+	Database      string `yaml:"database"` // postgres://…; empty: SQLite in data_dir
+	SecureCookies bool   `yaml:"secure_cookies"`
+	MQTT          MQTT   `yaml:"mqtt"`
+	Influx        Influx `yaml:"influx"`
+	Demo          Demo   `yaml:"demo"`
+}
+
+// MQTT selects the embedded broker or an external one.
+type MQTT struct {
+	Listen       string `yaml:"listen"` // embedded broker address; used when broker is empty
+	Broker       string `yaml:"broker"` // external broker, tcp://host:1883 or ssl://…
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	ClientID     string `yaml:"client_id"` // stable per replica
+	Group        string `yaml:"group"`     // shared-subscription group
+	Workers      int    `yaml:"workers"`
+}
+
+// Influx is the telemetry store; an empty URL keeps telemetry in the SQL database.
+type Influx struct {
+	URL    string `yaml:"url"`
+	Token  string `yaml:"token"`
+	Org    string `yaml:"org"`
+	Bucket string `yaml:"bucket"`
+}
+
+// Demo seeds a grid, a worker, a home and a gateway, and writes the simulated edge's
+// config, so `make run` shows an alert end to end.
+type Demo struct {
+	Enabled    bool   `yaml:"enabled"`
+	EdgeConfig string `yaml:"edge_config"` // where to write the edge's config; default data_dir/demo-edge.yaml
+}
+
+// Embedded reports whether the cloud runs its own broker.
+func (m MQTT) Embedded() bool { return m.Broker == "" }
+
+// Default is the configuration a file overrides.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		HTTPAddr: "127.0.0.1:8080",
+		DataDir:  "./var/cloud",
+		MQTT: MQTT{
+			Listen:   "127.0.0.1:1883",
+			ClientID: "shouwang-cloud-" + host,
+			Group:    "shouwang-cloud",
+			Workers:  4,
+		},
+		Influx: Influx{Bucket: "shouwang/autogen"},
+	}
+}
+
+// Load reads path (strict: unknown keys are errors with their line), applies the
+// environment and validates.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	env := map[string]*string{
+		"SHOUWANG_CLOUD_HTTP_ADDR":     &c.HTTPAddr,
+		"SHOUWANG_CLOUD_DATA_DIR":      &c.DataDir,
+		"SHOUWANG_CLOUD_DATABASE":      &c.Database,
+		"SHOUWANG_CLOUD_MQTT_LISTEN":   &c.MQTT.Listen,
+		"SHOUWANG_CLOUD_MQTT_BROKER":   &c.MQTT.Broker,
+		"SHOUWANG_CLOUD_MQTT_USERNAME": &c.MQTT.Username,
+		"SHOUWANG_CLOUD_MQTT_PASSWORD": &c.MQTT.Password,
+		"SHOUWANG_CLOUD_INFLUX_URL":    &c.Influx.URL,
+		"SHOUWANG_CLOUD_INFLUX_TOKEN":  &c.Influx.Token,
+	}
+	for k, p := range env {
+		if v, ok := os.LookupEnv(k); ok {
+			*p = v
+		}
+	}
+	if err := c.Validate(); err != nil {
+		if path == "" {
+			path = "(defaults)"
+		}
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate names every wrong field as spelled in the file.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(field, format string, a ...any) { errs = append(errs, field+": "+fmt.Sprintf(format, a...)) }
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		add("http_addr", "%q: %v", c.HTTPAddr, err)
+	}
+	if c.DataDir == "" {
+		add("data_dir", "empty")
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		add("database", "want a postgres:// URL, or empty for the embedded SQLite")
+	}
+	if c.MQTT.Embedded() {
+		if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
+			add("mqtt.listen", "%q: %v", c.MQTT.Listen, err)
+		}
+	} else {
+		if !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") && !strings.HasPrefix(c.MQTT.Broker, "tls://") {
+			add("mqtt.broker", "%q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
+		}
+		if c.MQTT.Username == "" {
+			add("mqtt.username", "an external broker needs the cloud's username")
+		}
+	}
+	if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
+		add("mqtt.password_file", "set either password or password_file, not both")
+	}
+	if c.MQTT.ClientID == "" {
+		add("mqtt.client_id", "empty")
+	}
+	if strings.ContainsAny(c.MQTT.Group, "/+#") || c.MQTT.Group == "" {
+		add("mqtt.group", "%q: want a name without / + #", c.MQTT.Group)
+	}
+	if c.MQTT.Workers < 1 || c.MQTT.Workers > 256 {
+		add("mqtt.workers", "%d, want 1–256", c.MQTT.Workers)
+	}
+	if c.Influx.URL != "" && !strings.HasPrefix(c.Influx.URL, "http://") && !strings.HasPrefix(c.Influx.URL, "https://") {
+		add("influx.url", "%q: want http(s)://host:8086", c.Influx.URL)
+	}
+	if c.Influx.URL != "" && c.Influx.Bucket == "" {
+		add("influx.bucket", "empty (on InfluxDB 1.8: database/retention, e.g. shouwang/autogen)")
+	}
+	if c.Demo.Enabled && !c.MQTT.Embedded() {
+		add("demo.enabled", "the demo runs on the embedded broker only")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// MQTTPassword returns the cloud's broker password, reading password_file if set.
+func (c *Config) MQTTPassword() (string, error) {
+	if c.MQTT.PasswordFile == "" {
+		return c.MQTT.Password, nil
+	}
+	b, err := os.ReadFile(c.MQTT.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("read mqtt.password_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

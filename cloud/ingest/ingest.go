@@ -1,0 +1,229 @@
+// Package ingest consumes gateway messages from MQTT: it validates each payload,
+// commits it, and only then acknowledges — to the broker (manual MQTT ack) and, for
+// alerts, to the gateway (the application-level ack that lets it drop the alert).
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+)
+
+// Alerts commits alert messages idempotently.
+type Alerts interface {
+	IngestAlert(ctx context.Context, a mqttv1.Alert, received time.Time) (bool, error)
+}
+
+// Telemetry stores meter totals and activity counts.
+type Telemetry interface {
+	Write(ctx context.Context, t mqttv1.Telemetry) error
+}
+
+// Gateways records signs of life.
+type Gateways interface {
+	SeenGateway(ctx context.Context, id string, online bool, at time.Time) error
+}
+
+// Options configure the consumer.
+type Options struct {
+	Broker   string
+	ClientID string // stable per replica, so its persistent session survives restarts
+	Username string
+	Password string
+	Group    string // shared-subscription group: replicas in one group split the load
+	Workers  int
+	// OnAlert is called after a new alert message is committed.
+	OnAlert func(a mqttv1.Alert)
+}
+
+// Consumer is one replica's MQTT ingest.
+type Consumer struct {
+	opt       Options
+	alerts    Alerts
+	telemetry Telemetry
+	gateways  Gateways
+	log       *slog.Logger
+	client    mqtt.Client
+	queue     chan mqtt.Message
+
+	received  *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	duplicate prometheus.Counter
+	lag       prometheus.Histogram
+}
+
+// New prepares a consumer; Run connects.
+func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Consumer {
+	if opt.Workers < 1 {
+		opt.Workers = 4
+	}
+	if opt.Group == "" {
+		opt.Group = "shouwang-cloud"
+	}
+	return &Consumer{opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
+		received:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_messages_total", Help: "Messages received, by channel."}, []string{"channel"}),
+		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_rejected_total", Help: "Messages rejected, by channel and reason."}, []string{"channel", "reason"}),
+		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_failed_total", Help: "Valid messages that could not be stored (retried by the sender)."}, []string{"channel"}),
+		duplicate: prometheus.NewCounter(prometheus.CounterOpts{Name: "shouwang_ingest_alert_duplicates_total", Help: "Alert messages received again (resends), stored once."}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shouwang_ingest_alert_commit_seconds", Help: "Time to validate and commit an alert message.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+}
+
+// Collectors returns the metrics to register.
+func (c *Consumer) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.received, c.rejected, c.failed, c.duplicate, c.lag}
+}
+
+var upstream = []mqttv1.Channel{mqttv1.ChAlert, mqttv1.ChTelemetry, mqttv1.ChStatus, mqttv1.ChHeartbeat}
+
+// Run connects, consumes until ctx is done, then drains in-flight work and disconnects.
+func (c *Consumer) Run(ctx context.Context) error {
+	o := mqtt.NewClientOptions().AddBroker(c.opt.Broker).SetClientID(c.opt.ClientID).
+		SetUsername(c.opt.Username).SetPassword(c.opt.Password).
+		SetCleanSession(false).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		// Ack to the broker only after the commit: a crash before it means redelivery.
+		SetAutoAckDisabled(true)
+	o.SetOnConnectHandler(func(cl mqtt.Client) {
+		filters := map[string]byte{}
+		for _, ch := range upstream {
+			filters[mqttv1.SharedFilter(c.opt.Group, ch)] = 1
+		}
+		cl.SubscribeMultiple(filters, c.enqueue)
+		c.log.Info("ingest connected", "broker", c.opt.Broker, "group", c.opt.Group)
+	})
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.log.Warn("ingest connection lost", "err", err) })
+	o.SetDefaultPublishHandler(c.enqueue)
+	c.client = mqtt.NewClient(o)
+	c.client.Connect()
+
+	var wg sync.WaitGroup
+	for range c.opt.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-c.queue:
+					c.handle(ctx, m)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	c.client.Disconnect(500)
+	return nil
+}
+
+// enqueue runs on paho's goroutine and only hands over; the bounded queue is the
+// back-pressure.
+func (c *Consumer) enqueue(_ mqtt.Client, m mqtt.Message) { c.queue <- m }
+
+func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
+	gw, ch, err := mqttv1.ParseTopic(m.Topic())
+	if err != nil {
+		c.reject("unknown", mqttv1.ReasonInvalid, err, m)
+		return
+	}
+	c.received.WithLabelValues(string(ch)).Inc()
+	now := time.Now()
+	var storeErr error
+	switch ch {
+	case mqttv1.ChAlert:
+		a, err := mqttv1.Decode[mqttv1.Alert](m.Payload())
+		if err == nil && a.Gateway != gw {
+			err = &mqttv1.Error{Channel: ch, Reason: mqttv1.ReasonInvalid, Field: "gateway", Msg: fmt.Sprintf("%q, but published on %s's topic", a.Gateway, gw)}
+		}
+		if err != nil {
+			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
+			return
+		}
+		created, err := c.alerts.IngestAlert(ctx, a, now)
+		if err != nil {
+			storeErr = err
+			break
+		}
+		c.lag.Observe(time.Since(now).Seconds())
+		if !created {
+			c.duplicate.Inc()
+		}
+		c.ackAlert(gw, a)
+		if created && c.opt.OnAlert != nil {
+			c.opt.OnAlert(a)
+		}
+	case mqttv1.ChTelemetry:
+		t, err := mqttv1.Decode[mqttv1.Telemetry](m.Payload())
+		if err == nil && t.Gateway != gw {
+			err = &mqttv1.Error{Channel: ch, Reason: mqttv1.ReasonInvalid, Field: "gateway", Msg: fmt.Sprintf("%q, but published on %s's topic", t.Gateway, gw)}
+		}
+		if err != nil {
+			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
+			return
+		}
+		storeErr = c.telemetry.Write(ctx, t)
+		if storeErr == nil {
+			storeErr = c.gateways.SeenGateway(ctx, gw, true, now)
+		}
+	case mqttv1.ChStatus:
+		if len(m.Payload()) == 0 {
+			break // a cleared retained status
+		}
+		s, err := mqttv1.Decode[mqttv1.Status](m.Payload())
+		if err != nil {
+			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
+			return
+		}
+		storeErr = c.gateways.SeenGateway(ctx, gw, s.State == "online", now)
+	case mqttv1.ChHeartbeat:
+		if _, err := mqttv1.Decode[mqttv1.Heartbeat](m.Payload()); err != nil {
+			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
+			return
+		}
+		storeErr = c.gateways.SeenGateway(ctx, gw, true, now)
+	default:
+		c.reject(string(ch), mqttv1.ReasonInvalid, errors.New("not an upstream channel"), m)
+		return
+	}
+	if storeErr != nil {
+		// Not acked: the broker redelivers after a reconnect and the gateway resends
+		// alerts until the application ack, so nothing is lost while the database is down.
+		c.failed.WithLabelValues(string(ch)).Inc()
+		c.log.Error("store message", "topic", m.Topic(), "err", storeErr)
+		return
+	}
+	m.Ack()
+}
+
+// reject counts and logs a bad message and acks it: redelivering it cannot help.
+func (c *Consumer) reject(ch string, reason mqttv1.Reason, err error, m mqtt.Message) {
+	c.rejected.WithLabelValues(ch, string(reason)).Inc()
+	c.log.Warn("message rejected", "topic", m.Topic(), "bytes", len(m.Payload()), "reason", reason, "err", err)
+	m.Ack()
+}
+
+func (c *Consumer) ackAlert(gw string, a mqttv1.Alert) {
+	b, err := mqttv1.Encode(mqttv1.Ack{V: mqttv1.Version, Alerts: []mqttv1.AckItem{a.Key()}})
+	if err != nil {
+		c.log.Error("encode ack", "err", err)
+		return
+	}
+	// Not waited on: if it is lost, the gateway resends and gets acked again.
+	c.client.Publish(mqttv1.Topic(gw, mqttv1.ChAck), 1, false, b)
+}
+
+// Connected reports whether the consumer's MQTT session is up.
+func (c *Consumer) Connected() bool { return c.client != nil && c.client.IsConnectionOpen() }
