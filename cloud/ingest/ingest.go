@@ -69,7 +69,7 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 	if opt.Group == "" {
 		opt.Group = "shouwang-cloud"
 	}
-	return &Consumer{opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
+	c := &Consumer{opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
 		received:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_messages_total", Help: "Messages received, by channel."}, []string{"channel"}),
 		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_rejected_total", Help: "Messages rejected, by channel and reason."}, []string{"channel", "reason"}),
 		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_failed_total", Help: "Valid messages that could not be stored (retried by the sender)."}, []string{"channel"}),
@@ -77,6 +77,8 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shouwang_ingest_alert_commit_seconds", Help: "Time to validate and commit an alert message.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
+	c.client = mqtt.NewClient(c.clientOptions())
+	return c
 }
 
 // Collectors returns the metrics to register.
@@ -86,8 +88,7 @@ func (c *Consumer) Collectors() []prometheus.Collector {
 
 var upstream = []mqttv1.Channel{mqttv1.ChAlert, mqttv1.ChTelemetry, mqttv1.ChStatus, mqttv1.ChHeartbeat}
 
-// Run connects, consumes until ctx is done, then drains in-flight work and disconnects.
-func (c *Consumer) Run(ctx context.Context) error {
+func (c *Consumer) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().AddBroker(c.opt.Broker).SetClientID(c.opt.ClientID).
 		SetUsername(c.opt.Username).SetPassword(c.opt.Password).
 		SetCleanSession(false).
@@ -105,7 +106,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.log.Warn("ingest connection lost", "err", err) })
 	o.SetDefaultPublishHandler(c.enqueue)
-	c.client = mqtt.NewClient(o)
+	return o
+}
+
+// Run connects, consumes until ctx is done, then drains in-flight work and disconnects.
+func (c *Consumer) Run(ctx context.Context) error {
 	c.client.Connect()
 
 	var wg sync.WaitGroup
@@ -226,4 +231,4 @@ func (c *Consumer) ackAlert(gw string, a mqttv1.Alert) {
 }
 
 // Connected reports whether the consumer's MQTT session is up.
-func (c *Consumer) Connected() bool { return c.client != nil && c.client.IsConnectionOpen() }
+func (c *Consumer) Connected() bool { return c.client.IsConnectionOpen() }

@@ -107,16 +107,18 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		// Rules are evaluated every virtual minute (at least every 20 ms of real time).
 		d.tick = max(20*time.Millisecond, clk.Real(time.Minute))
 		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, WaterM3: 123.4567, PowerKWh: 5012.31})
-		// Rule state from another run of the simulator would be from another timeline.
-		d.engine = rules.New(d.settings(), rules.State{}, newID)
 	}
-	d.up = uplink.New(uplink.Options{
+	d.up, err = uplink.New(uplink.Options{
 		Broker: cfg.MQTT.Broker, GatewayID: cfg.GatewayID, Username: cfg.MQTT.Username, Password: password,
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 		KeepAlive: cfg.MQTT.KeepAlive, ResendInterval: cfg.MQTT.ResendInterval, Heartbeat: cfg.MQTT.Heartbeat,
 		Software: "shouwang-edge " + Version,
 		OnConfig: func(c mqttv1.Config) { d.configs <- c },
 	}, box, log)
+	if err != nil {
+		box.Close()
+		return nil, err
+	}
 	d.register(reg)
 	return d, nil
 }

@@ -64,9 +64,16 @@ type Uplink struct {
 	Rejected  atomic.Int64 // cloud→edge payloads that failed validation
 }
 
-// New prepares an uplink; nothing connects until Run.
-func New(opt Options, box Outbox, log *slog.Logger) *Uplink {
-	return &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64), started: time.Now()}
+// New prepares an uplink (reading TLS files now, so a wrong path fails at start);
+// nothing connects until Run.
+func New(opt Options, box Outbox, log *slog.Logger) (*Uplink, error) {
+	u := &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64), started: time.Now()}
+	o, err := u.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	u.client = mqtt.NewClient(o)
+	return u, nil
 }
 
 // Kick asks for pending alerts to be sent now (after an outbox Put).
@@ -78,7 +85,7 @@ func (u *Uplink) Kick() {
 }
 
 // Connected reports whether the MQTT session is up.
-func (u *Uplink) Connected() bool { return u.client != nil && u.client.IsConnectionOpen() }
+func (u *Uplink) Connected() bool { return u.client.IsConnectionOpen() }
 
 func (u *Uplink) status(state string) []byte {
 	b, _ := mqttv1.Encode(mqttv1.Status{V: mqttv1.Version, Gateway: u.opt.GatewayID, State: state, At: time.Now(), Software: u.opt.Software})
@@ -162,11 +169,6 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 // Run connects and keeps the uplink going until ctx is done, then announces a clean
 // offline and disconnects.
 func (u *Uplink) Run(ctx context.Context) error {
-	o, err := u.clientOptions()
-	if err != nil {
-		return err
-	}
-	u.client = mqtt.NewClient(o)
 	u.connect(ctx, 0)
 	defer func() {
 		if u.client.IsConnectionOpen() {
@@ -307,7 +309,7 @@ var ErrOffline = errors.New("uplink offline")
 // Telemetry publishes one batch. Telemetry is loss-tolerant: the caller keeps or
 // drops a batch that fails (see the outbox issue for durable telemetry).
 func (u *Uplink) Telemetry(t mqttv1.Telemetry) error {
-	if u.client == nil || !u.client.IsConnectionOpen() {
+	if !u.client.IsConnectionOpen() {
 		return ErrOffline
 	}
 	t.V, t.Gateway, t.Seq = mqttv1.Version, u.opt.GatewayID, u.seq.Add(1)
