@@ -42,6 +42,8 @@ if [ -z "$SHORT" ]; then
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 	command -v socat >/dev/null || missing+=(socat)
 	[ -x /usr/bin/chromium ] || missing+=(chromium)
+	# A CJK font, so browser-test screenshots of the zh-CN pages show characters.
+	[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-microhei)
 fi
 command -v gcc >/dev/null || missing+=(gcc libc6-dev) # go test -race needs cgo
 if [ ${#missing[@]} -eq 0 ]; then
