@@ -222,3 +222,25 @@ func FuzzDecode(f *testing.F) {
 		check(err)
 	})
 }
+
+func BenchmarkDecodeAlert(b *testing.B) {
+	p := readGolden(b, "alert_raised.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, err := Decode[Alert](p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTelemetry(b *testing.B) {
+	p := readGolden(b, "telemetry.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if _, err := Decode[Telemetry](p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
