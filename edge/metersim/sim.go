@@ -97,13 +97,21 @@ func New(specs ...Spec) (*Sim, error) {
 		if sp.Total < 0 {
 			return nil, fmt.Errorf("metersim: meter %d (%s): negative total", i, sp.Address)
 		}
-		m.units = toUnits(sp.Total)
+		m.units = m.toUnits(sp.Total)
 		s.meters = append(s.meters, m)
 	}
 	return s, nil
 }
 
-func toUnits(total float64) int64 { return int64(math.Round(total * 1000)) }
+// scale is units per kWh (Wh) or per m³ (mL).
+func (m *simMeter) scale() float64 {
+	if m.spec.Protocol == DLT645 {
+		return 1e3
+	}
+	return 1e6
+}
+
+func (m *simMeter) toUnits(total float64) int64 { return int64(math.Round(total * m.scale())) }
 
 func (s *Sim) find(addr string) (*simMeter, error) {
 	for _, m := range s.meters {
@@ -134,7 +142,7 @@ func (s *Sim) SetTotal(addr string, total float64) error {
 	if total < 0 {
 		return fmt.Errorf("metersim: meter %s: negative total %v", addr, total)
 	}
-	m.units = toUnits(total)
+	m.units = m.toUnits(total)
 	return nil
 }
 
@@ -146,11 +154,11 @@ func (s *Sim) Total(addr string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(m.units) / 1000, nil
+	return float64(m.units) / m.scale(), nil
 }
 
 // AddWater adds litres to every CJ/T 188 meter (a home has one water meter).
-func (s *Sim) AddWater(litres float64) { s.add(CJT188, litres) }
+func (s *Sim) AddWater(litres float64) { s.add(CJT188, litres*1000) }
 
 // AddEnergy adds kWh to every DL/T 645 meter.
 func (s *Sim) AddEnergy(kwh float64) { s.add(DLT645, kwh*1000) }
