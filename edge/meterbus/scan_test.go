@@ -49,7 +49,7 @@ func TestScan(t *testing.T) {
 		{name: "nothing there", protocol: "dlt645",
 			specs: []metersim.Spec{{Protocol: metersim.CJT188, Address: waterAddr}}},
 		{name: "two meters collide", protocol: "dlt645",
-			specs: []metersim.Spec{{Protocol: metersim.DLT645, Address: elecAddr}, {Protocol: metersim.DLT645, Address: "000087654321"}},
+			specs:   []metersim.Spec{{Protocol: metersim.DLT645, Address: elecAddr}, {Protocol: metersim.DLT645, Address: "000087654321"}},
 			wantErr: meterbus.ErrCollision},
 	}
 	for _, tc := range tests {
@@ -140,4 +140,3 @@ func TestScanCommandUsage(t *testing.T) {
 		}
 	}
 }
-
