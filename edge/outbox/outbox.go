@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,48 +25,115 @@ var (
 
 // Outbox is safe for concurrent use.
 type Outbox struct {
-	db *bolt.DB
+	db             *bolt.DB
+	telemetryLimit atomic.Int64
+	dropped        atomic.Int64 // mirror of the persisted telemetry drop counter
+
+	// Salvaged is how many alerts were recovered from a quarantined file at Open.
+	Salvaged int
 }
 
-// Open opens or creates the store at path. A file bbolt cannot open is quarantined
-// (renamed with a timestamp, bytes kept for inspection) and a fresh store started:
-// a gateway that refuses to start watches nobody. quarantined is the new name of the
-// old file, or "".
+// Open opens or creates the store at path. A file bbolt cannot open, or one that fails
+// bbolt's consistency check, is quarantined (renamed with a timestamp, bytes kept for
+// inspection) and a fresh store started: a gateway that refuses to start watches
+// nobody. Alerts still readable in the quarantined file are salvaged into the fresh
+// store, so a torn page costs at most the alerts on it. quarantined is the new name of
+// the old file, or "".
 func Open(path string) (o *Outbox, quarantined string, err error) {
 	db, err := open(path)
+	salvaged := 0
 	if err != nil {
 		if _, statErr := os.Stat(path); statErr != nil {
 			return nil, "", fmt.Errorf("open outbox %s: %w", path, err)
 		}
-		quarantined = fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		quarantined = fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405.000Z"))
 		if rerr := os.Rename(path, quarantined); rerr != nil {
 			return nil, "", fmt.Errorf("open outbox %s: %w (and quarantine failed: %v)", path, err, rerr)
 		}
 		if db, err = open(path); err != nil {
 			return nil, quarantined, fmt.Errorf("open fresh outbox %s: %w", path, err)
 		}
+		saved := salvage(quarantined)
+		o = &Outbox{db: db}
+		if err := o.Commit(saved, "", nil); err != nil {
+			db.Close()
+			return nil, quarantined, fmt.Errorf("store alerts salvaged from %s: %w", quarantined, err)
+		}
+		salvaged = len(saved)
 	}
-	return &Outbox{db: db}, quarantined, nil
-}
-
-func open(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAlerts, bucketIndex, bucketState} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	o = &Outbox{db: db, Salvaged: salvaged}
+	o.telemetryLimit.Store(DefaultTelemetryLimit)
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketState).Get(keyDropped); len(v) == 8 {
+			o.dropped.Store(int64(binary.BigEndian.Uint64(v)))
 		}
 		return nil
 	})
+	return o, quarantined, nil
+}
+
+// open opens path and checks it. bbolt trusts its pages once the meta page checksum
+// passes and can panic on a garbled branch page later, so the whole file is checked
+// here, where a failure still means "quarantine", not "crash loop".
+func open(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("bbolt panicked: %v", r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return fmt.Errorf("consistency check: %w", cerr)
+		}
+		return nil
+	})
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketAlerts, bucketIndex, bucketState, bucketTelemetry} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// salvage reads whatever alerts a corrupt file still yields, stopping at the first
+// panic or error; order is kept.
+func salvage(path string) (out []mqttv1.Alert) {
+	defer func() { _ = recover() }()
+	db, err := bolt.Open(path, 0o400, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAlerts)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var a mqttv1.Alert
+			if json.Unmarshal(v, &a) == nil && a.ID != "" {
+				out = append(out, a)
+			}
+			return nil
+		})
+	})
+	return out
 }
 
 // Close closes the store.
