@@ -55,9 +55,13 @@ type Simulate struct {
 	Scenario string  `yaml:"scenario"` // collapse | normal
 }
 
-// Telemetry sets how often batched readings go up.
+// Telemetry sets how often batched readings go up and how much backlog is kept
+// while the uplink is down.
 type Telemetry struct {
 	Interval time.Duration `yaml:"interval"`
+	// BacklogBytes bounds the telemetry held in the outbox; beyond it the backlog is
+	// downsampled to hourly, then the oldest batches are dropped (alerts never are).
+	BacklogBytes int64 `yaml:"backlog_bytes"`
 }
 
 // Default returns the configuration a file overrides.
@@ -74,7 +78,7 @@ func Default() Config {
 		},
 		Rules:     Rules{NoWaterHours: 12},
 		Simulate:  Simulate{Speed: 3600, Scenario: "collapse"},
-		Telemetry: Telemetry{Interval: time.Minute},
+		Telemetry: Telemetry{Interval: time.Minute, BacklogBytes: 8 << 20},
 	}
 }
 
@@ -152,8 +156,8 @@ func (c *Config) Validate() error {
 	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 		add("mqtt.cert_file", "cert_file and key_file go together")
 	}
-	if c.MQTT.KeepAlive < 5*time.Second || c.MQTT.KeepAlive > 20*time.Minute {
-		add("mqtt.keepalive", "%v, want 5s–20m", c.MQTT.KeepAlive)
+	if c.MQTT.KeepAlive < time.Second || c.MQTT.KeepAlive > 20*time.Minute {
+		add("mqtt.keepalive", "%v, want 1s–20m", c.MQTT.KeepAlive)
 	}
 	if c.MQTT.ResendInterval < 100*time.Millisecond {
 		add("mqtt.resend_interval", "%v, want ≥ 100ms", c.MQTT.ResendInterval)
@@ -174,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.Interval < 100*time.Millisecond {
 		add("telemetry.interval", "%v, want ≥ 100ms", c.Telemetry.Interval)
+	}
+	if c.Telemetry.BacklogBytes < 64<<10 {
+		add("telemetry.backlog_bytes", "%d, want ≥ 65536", c.Telemetry.BacklogBytes)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

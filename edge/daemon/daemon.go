@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,7 @@ import (
 	"github.com/shouwang-care/shouwang/edge/config"
 	"github.com/shouwang-care/shouwang/edge/outbox"
 	"github.com/shouwang-care/shouwang/edge/rules"
+	"github.com/shouwang-care/shouwang/edge/sdnotify"
 	"github.com/shouwang-care/shouwang/edge/sim"
 	"github.com/shouwang-care/shouwang/edge/uplink"
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
@@ -60,6 +62,9 @@ type Daemon struct {
 	configs chan mqttv1.Config
 	remote  mqttv1.Config // last applied cloud config
 	tick    time.Duration
+	// progress is the UnixNano time the rule loop last went round; the systemd
+	// watchdog is pinged only while it is recent.
+	progress atomic.Int64
 
 	batch    map[string]mqttv1.Reading // latest reading per meter
 	activity map[string]int            // events per sensor since the last batch
@@ -79,8 +84,9 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		return nil, err
 	}
 	if quarantined != "" {
-		log.Error("outbox file was corrupt; moved aside and started fresh", "kept_as", quarantined)
+		log.Error("outbox file was corrupt; moved aside and started fresh", "kept_as", quarantined, "alerts_salvaged", box.Salvaged)
 	}
+	box.SetTelemetryLimit(cfg.Telemetry.BacklogBytes)
 	password, err := cfg.MQTTPassword()
 	if err != nil {
 		box.Close()
@@ -119,6 +125,7 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		box.Close()
 		return nil, err
 	}
+	d.up.SetConfigRevision(d.remote.Revision)
 	d.register(reg)
 	return d, nil
 }
@@ -152,6 +159,8 @@ func (d *Daemon) register(reg prometheus.Registerer) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_alert_publishes_total", Help: "Alert messages published, resends included."}, func() float64 { return float64(d.up.Published.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_alert_acks_total", Help: "Alert messages acknowledged by the cloud."}, func() float64 { return float64(d.up.Acked.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_rejected_total", Help: "Cloud→edge payloads that failed validation."}, func() float64 { return float64(d.up.Rejected.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shouwang_edge_telemetry_dropped_total", Help: "Telemetry readings and counts dropped because the backlog outgrew telemetry.backlog_bytes."}, func() float64 { return float64(d.box.TelemetryDropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shouwang_edge_telemetry_backlog_bytes", Help: "Telemetry held in the outbox waiting for the broker."}, func() float64 { _, b := d.box.TelemetryLen(); return float64(b) }),
 	)
 }
 
@@ -190,6 +199,7 @@ func (d *Daemon) Run(ctx context.Context, metrics http.Handler) error {
 		})
 	}
 	g.Go(func() error { return d.loop(ctx, events) })
+	g.Go(func() error { return sdnotify.Serve(ctx, d.alive, d.log) })
 	d.log.Info("gateway running", "gateway", d.cfg.GatewayID, "simulate", d.cfg.Simulate.Enabled, "pending_alerts", d.box.Len())
 	return g.Wait()
 }
@@ -204,6 +214,7 @@ func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
 	defer tele.Stop()
 	d.since = d.clock.Now()
 	for {
+		d.progress.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return nil
@@ -240,6 +251,12 @@ func (d *Daemon) commit(out []mqttv1.Alert) {
 	d.up.Kick()
 }
 
+// alive reports whether the rule loop went round recently (it ticks every d.tick, at
+// most a second): the systemd watchdog's condition.
+func (d *Daemon) alive() bool {
+	return time.Since(time.Unix(0, d.progress.Load())) < max(10*time.Second, 5*d.tick)
+}
+
 func (d *Daemon) applyConfig(c mqttv1.Config) {
 	if c.Revision <= d.remote.Revision {
 		return
@@ -248,6 +265,8 @@ func (d *Daemon) applyConfig(c mqttv1.Config) {
 	d.engine.SetSettings(d.settings())
 	if err := d.box.SetState(stateKeyConfig, c); err != nil {
 		d.log.Error("persist cloud config", "err", err)
+	} else {
+		d.up.SetConfigRevision(c.Revision) // confirmed to the cloud only once durable
 	}
 	d.log.Info("cloud config applied", "revision", c.Revision, "away", c.Away)
 }
@@ -275,10 +294,13 @@ func (d *Daemon) flushTelemetry() {
 	for s, n := range d.activity {
 		t.Activity = append(t.Activity, mqttv1.Activity{T: d.since, PeriodS: min(max(period, 1), 86400), Sensor: s, Count: n})
 	}
-	if err := d.up.Telemetry(t); err != nil {
-		d.log.Debug("telemetry not sent; kept for the next batch", "err", err)
+	// Into the outbox's bounded telemetry bucket (one synced write per interval); the
+	// uplink sends the backlog in order whenever the link is up.
+	if _, err := d.box.PutTelemetry(t); err != nil {
+		d.log.Warn("store telemetry; kept for the next batch", "err", err)
 		return
 	}
+	d.up.Kick()
 	clear(d.batch)
 	clear(d.activity)
 	d.since = now

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -26,18 +25,26 @@ type Outbox interface {
 	Pending(limit int) ([]mqttv1.Alert, error)
 	Ack(items []mqttv1.AckItem) (int, error)
 	Len() int
+	// Telemetry batches wait here too, oldest first, until the broker accepts them.
+	PendingTelemetry(limit int) ([]mqttv1.Telemetry, error)
+	DeleteTelemetry(seqs ...uint64) error
+	TelemetryDropped() int64
 }
 
 // Options configure the connection.
 type Options struct {
-	Broker         string
-	GatewayID      string
-	Username       string
-	Password       string
-	CAFile         string
-	CertFile       string
-	KeyFile        string
-	KeepAlive      time.Duration
+	Broker    string
+	GatewayID string
+	Username  string
+	Password  string
+	CAFile    string
+	CertFile  string
+	KeyFile   string
+	KeepAlive time.Duration
+	// PingTimeout is how long a PINGRESP may take before the link counts as dead;
+	// 0 means the keep-alive, capped at 10 s, so a half-open connection is noticed
+	// within two keep-alive periods.
+	PingTimeout    time.Duration
 	ResendInterval time.Duration
 	Heartbeat      time.Duration
 	Software       string
@@ -56,18 +63,27 @@ type Uplink struct {
 	kick    chan struct{}
 	lost    chan struct{}
 	inbox   chan mqtt.Message
+	hbNow   chan struct{}
 	started time.Time
-	seq     atomic.Uint64
+	rev     atomic.Int64 // config revision applied by the daemon, reported in heartbeats
+
+	// Back-off hooks, replaced in tests: randN returns a uniform value in [0, n);
+	// sleep waits d or until ctx is done (false).
+	randN func(n int64) int64
+	sleep func(ctx context.Context, d time.Duration) bool
 
 	Published atomic.Int64 // alert messages published (resends included)
 	Acked     atomic.Int64 // alert messages the cloud acknowledged
 	Rejected  atomic.Int64 // cloud→edge payloads that failed validation
+	Telemetry atomic.Int64 // telemetry batches accepted by the broker
+	Connects  atomic.Int64 // successful connections (the first included)
 }
 
 // New prepares an uplink (reading TLS files now, so a wrong path fails at start);
 // nothing connects until Run.
 func New(opt Options, box Outbox, log *slog.Logger) (*Uplink, error) {
-	u := &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64), started: time.Now()}
+	u := &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64),
+		hbNow: make(chan struct{}, 1), started: time.Now(), randN: rand.Int64N, sleep: sleepCtx}
 	o, err := u.clientOptions()
 	if err != nil {
 		return nil, err
@@ -80,6 +96,19 @@ func New(opt Options, box Outbox, log *slog.Logger) (*Uplink, error) {
 func (u *Uplink) Kick() {
 	select {
 	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetConfigRevision records the cloud config revision the daemon has applied and
+// persisted, and sends a heartbeat carrying it soon, so the cloud learns without
+// waiting a minute that its config took effect.
+func (u *Uplink) SetConfigRevision(rev int64) {
+	if u.rev.Swap(rev) == rev {
+		return
+	}
+	select {
+	case u.hbNow <- struct{}{}:
 	default:
 	}
 }
@@ -99,7 +128,7 @@ func (u *Uplink) clientOptions() (*mqtt.ClientOptions, error) {
 		SetUsername(u.opt.Username).
 		SetPassword(u.opt.Password).
 		SetKeepAlive(u.opt.KeepAlive).
-		SetPingTimeout(10*time.Second).
+		SetPingTimeout(u.pingTimeout()).
 		// The outbox is the store: a clean session keeps paho's in-memory store from
 		// being mistaken for durability, and the cloud re-acks resends.
 		SetCleanSession(true).
@@ -126,6 +155,13 @@ func (u *Uplink) clientOptions() (*mqtt.ClientOptions, error) {
 	return o, nil
 }
 
+func (u *Uplink) pingTimeout() time.Duration {
+	if u.opt.PingTimeout > 0 {
+		return u.opt.PingTimeout
+	}
+	return min(10*time.Second, max(time.Second, u.opt.KeepAlive))
+}
+
 func (u *Uplink) tlsConfig() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if u.opt.CAFile != "" {
@@ -148,8 +184,12 @@ func (u *Uplink) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// onConnect runs on paho's goroutine: subscribe and hand over, never block.
+// onConnect runs on paho's goroutine: subscribe and hand over, never block (the
+// tokens are not waited for). With a clean session the broker forgot our
+// subscriptions, so they are made again on every connect; the retained config comes
+// back with the new subscription.
 func (u *Uplink) onConnect(c mqtt.Client) {
+	u.Connects.Add(1)
 	u.log.Info("mqtt connected", "broker", u.opt.Broker)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		select {
@@ -193,26 +233,44 @@ func (u *Uplink) Run(ctx context.Context) error {
 			u.sendPending(ctx)
 		case <-hb.C:
 			u.heartbeat()
+		case <-u.hbNow:
+			u.heartbeat()
 		case m := <-u.inbox:
 			u.handle(m)
 		}
 	}
 }
 
+// Back-off bounds: the n-th retry waits uniformly in [0, min(maxBackoff, baseBackoff·2ⁿ)]
+// ("full jitter"), so a city of gateways does not stampede a restarted broker.
+const (
+	baseBackoff = 500 * time.Millisecond
+	maxBackoff  = 2 * time.Minute
+)
+
+// backoff returns the wait before retry n (n ≥ 1) drawn with randN.
+func backoff(n int, randN func(int64) int64) time.Duration {
+	ceiling := min(maxBackoff, baseBackoff<<min(n, 20))
+	return time.Duration(randN(int64(ceiling)) + 1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // connect blocks until connected or ctx is done, backing off exponentially with full
-// jitter (sleep uniformly in [0, min(cap, base·2ⁿ)]), so a city of gateways does not
-// stampede a restarted broker.
-// After a lost connection the first attempt is jittered too (n starts at 1).
+// jitter. After a lost connection the first attempt is jittered too (n starts at 1).
 func (u *Uplink) connect(ctx context.Context, n int) {
-	const base, maxWait = 500 * time.Millisecond, 2 * time.Minute
 	for ; ctx.Err() == nil; n++ {
-		if n > 0 {
-			wait := min(maxWait, base<<min(n, 20))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Duration(rand.Int64N(int64(wait)) + 1)):
-			}
+		if n > 0 && !u.sleep(ctx, backoff(n, u.randN)) {
+			return
 		}
 		t := u.client.Connect()
 		if t.WaitTimeout(15*time.Second) && t.Error() == nil {
@@ -248,6 +306,43 @@ func (u *Uplink) sendPending(ctx context.Context) {
 			return
 		}
 		u.Published.Add(1)
+	}
+	u.sendTelemetry(ctx)
+}
+
+// sendTelemetry publishes the telemetry backlog oldest first, after the alerts, and
+// deletes each batch once the broker has accepted it.
+func (u *Uplink) sendTelemetry(ctx context.Context) {
+	batches, err := u.box.PendingTelemetry(50)
+	if err != nil {
+		u.log.Error("read telemetry backlog", "err", err)
+		return
+	}
+	for _, t := range batches {
+		if ctx.Err() != nil || !u.client.IsConnectionOpen() {
+			return
+		}
+		t.V, t.Gateway = mqttv1.Version, u.opt.GatewayID
+		b, err := mqttv1.Encode(t)
+		if err != nil {
+			// A batch that can never be valid would block the queue forever.
+			u.log.Error("telemetry batch does not encode; dropped", "seq", t.Seq, "err", err)
+			_ = u.box.DeleteTelemetry(t.Seq)
+			continue
+		}
+		tok := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChTelemetry), 1, false, b)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			u.log.Warn("publish telemetry; kept for later", "seq", t.Seq, "err", tok.Error())
+			return
+		}
+		if err := u.box.DeleteTelemetry(t.Seq); err != nil {
+			u.log.Error("delete sent telemetry", "seq", t.Seq, "err", err)
+			return
+		}
+		u.Telemetry.Add(1)
+	}
+	if len(batches) == 50 {
+		u.Kick() // more to send: continue after serving acks and ticks
 	}
 }
 
@@ -297,29 +392,9 @@ func (u *Uplink) heartbeat() {
 		return
 	}
 	b, err := mqttv1.Encode(mqttv1.Heartbeat{V: mqttv1.Version, Gateway: u.opt.GatewayID, At: time.Now(),
-		UptimeS: int64(time.Since(u.started) / time.Second), OutboxPending: u.box.Len()})
+		UptimeS: int64(time.Since(u.started) / time.Second), OutboxPending: u.box.Len(),
+		ConfigRevision: u.rev.Load(), TelemetryDropped: u.box.TelemetryDropped()})
 	if err == nil {
 		u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChHeartbeat), 0, false, b)
 	}
-}
-
-// ErrOffline is returned by Telemetry while the connection is down.
-var ErrOffline = errors.New("uplink offline")
-
-// Telemetry publishes one batch. Telemetry is loss-tolerant: the caller keeps or
-// drops a batch that fails (see the outbox issue for durable telemetry).
-func (u *Uplink) Telemetry(t mqttv1.Telemetry) error {
-	if !u.client.IsConnectionOpen() {
-		return ErrOffline
-	}
-	t.V, t.Gateway, t.Seq = mqttv1.Version, u.opt.GatewayID, u.seq.Add(1)
-	b, err := mqttv1.Encode(t)
-	if err != nil {
-		return fmt.Errorf("encode telemetry: %w", err)
-	}
-	tok := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChTelemetry), 1, false, b)
-	if !tok.WaitTimeout(10 * time.Second) {
-		return errors.New("publish telemetry: timeout")
-	}
-	return tok.Error()
 }

@@ -11,8 +11,11 @@ import (
 
 type fakeBox struct{ acked []mqttv1.AckItem }
 
-func (f *fakeBox) Pending(int) ([]mqttv1.Alert, error) { return nil, nil }
-func (f *fakeBox) Len() int                            { return 0 }
+func (f *fakeBox) Pending(int) ([]mqttv1.Alert, error)              { return nil, nil }
+func (f *fakeBox) Len() int                                         { return 0 }
+func (f *fakeBox) PendingTelemetry(int) ([]mqttv1.Telemetry, error) { return nil, nil }
+func (f *fakeBox) DeleteTelemetry(...uint64) error                  { return nil }
+func (f *fakeBox) TelemetryDropped() int64                          { return 0 }
 func (f *fakeBox) Ack(items []mqttv1.AckItem) (int, error) {
 	f.acked = append(f.acked, items...)
 	return len(items), nil

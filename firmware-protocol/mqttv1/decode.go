@@ -154,6 +154,12 @@ func validate(p any) (field, msg string) {
 		if v.UptimeS < 0 || v.OutboxPending < 0 {
 			return "uptime_s", "negative counter"
 		}
+		if v.ConfigRevision < 0 {
+			return "config_revision", fmt.Sprintf("%d, want ≥ 0", v.ConfigRevision)
+		}
+		if v.TelemetryDropped < 0 {
+			return "telemetry_dropped", fmt.Sprintf("%d, want ≥ 0", v.TelemetryDropped)
+		}
 		return checkTime("at", v.At)
 	case *Config:
 		if f, m := checkGateway(v.V, v.Gateway); m != "" {

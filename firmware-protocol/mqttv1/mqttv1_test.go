@@ -64,7 +64,7 @@ func TestGoldenPayloads(t *testing.T) {
 	if s := roundTrip[Status](t, "status_offline.json"); s.State != "offline" {
 		t.Errorf("status: %+v", s)
 	}
-	if h := roundTrip[Heartbeat](t, "heartbeat.json"); h.OutboxPending != 2 {
+	if h := roundTrip[Heartbeat](t, "heartbeat.json"); h.OutboxPending != 2 || h.ConfigRevision != 7 || h.TelemetryDropped != 0 {
 		t.Errorf("heartbeat: %+v", h)
 	}
 	if cf := roundTrip[Config](t, "config.json"); cf.Revision != 7 || cf.NoWaterHours != 12 {

@@ -104,6 +104,13 @@ type Heartbeat struct {
 	At            time.Time `json:"at"`
 	UptimeS       int64     `json:"uptime_s"`
 	OutboxPending int       `json:"outbox_pending"`
+	// ConfigRevision is the cloud config revision the gateway has applied and
+	// persisted (0 or absent: none yet): the cloud's confirmation that a retained
+	// config took effect. Optional, added in v1.
+	ConfigRevision int64 `json:"config_revision,omitempty"`
+	// TelemetryDropped counts readings and activity counts the gateway dropped over its
+	// life because its telemetry backlog outgrew its limit. Optional, added in v1.
+	TelemetryDropped int64 `json:"telemetry_dropped,omitempty"`
 }
 
 // Config is the retained cloud→edge configuration. Revision only grows; the edge
