@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
 	"github.com/shouwang-care/shouwang/cloud/credential"
+	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/store"
 )
 
@@ -31,11 +32,15 @@ type Store interface {
 	CreateSession(ctx context.Context, tokenHash, userID string, expires time.Time) error
 	SessionUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	Incidents(ctx context.Context, openOnly bool, limit int) ([]store.Incident, error)
+	Incident(ctx context.Context, id string) (store.Incident, error)
+	Act(ctx context.Context, id string, a store.Action, now time.Time) error
 }
 
-// Live is the stream of alert updates.
+// Live is the stream of updates.
 type Live interface {
-	Subscribe() (<-chan []byte, func())
+	Subscribe() (<-chan live.Message, func())
+	Publish(event string, v any)
 }
 
 // Server holds the handlers' dependencies.
@@ -80,6 +85,9 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/me", srv.auth, srv.me)
 	v1.Get("/alerts", srv.auth, srv.alerts)
 	v1.Get("/events", srv.auth, srv.events)
+	v1.Get("/incidents", srv.auth, srv.incidents)
+	v1.Get("/incidents/:id", srv.auth, srv.incident)
+	v1.Post("/incidents/:id/:action", srv.auth, srv.act)
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
 	})
@@ -95,6 +103,8 @@ func codeFor(status int) string {
 		return "unauthorized"
 	case 404:
 		return "not_found"
+	case 409:
+		return "conflict"
 	case 429:
 		return "too_many_requests"
 	}
@@ -210,6 +220,63 @@ func (s *Server) alerts(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"alerts": list})
 }
 
+func (s *Server) incidents(c *fiber.Ctx) error {
+	list, err := s.store.Incidents(c.UserContext(), c.Query("open") == "1", 200)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"incidents": list})
+}
+
+func (s *Server) incident(c *fiber.Ctx) error {
+	in, err := s.store.Incident(c.UserContext(), c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no incident "+c.Params("id"), "id")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"incident": in})
+}
+
+type actRequest struct {
+	Outcome  string `json:"outcome"`
+	Notes    string `json:"notes"`
+	Feedback string `json:"feedback"`
+	Rating   int    `json:"rating"`
+}
+
+// act takes a closed-loop step: accept, arrive, resolve, feedback, evaluate.
+func (s *Server) act(c *fiber.Ctx) error {
+	var req actRequest
+	if len(c.Body()) > 0 {
+		if err := c.BodyParser(&req); err != nil {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {outcome, notes, feedback, rating}: "+err.Error(), "")
+		}
+	}
+	if len(req.Notes) > 2000 || len(req.Feedback) > 2000 {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "notes and feedback are limited to 2000 bytes", "notes")
+	}
+	u := c.Locals("user").(store.User)
+	id := c.Params("id")
+	err := s.store.Act(c.UserContext(), id, store.Action{Name: c.Params("action"), Actor: u.Username,
+		Outcome: req.Outcome, Notes: req.Notes, Feedback: req.Feedback, Rating: req.Rating}, time.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no incident "+id, "id")
+	case errors.Is(err, store.ErrConflict):
+		return jsonError(c, fiber.StatusConflict, "conflict", err.Error(), "")
+	case err != nil:
+		return err
+	}
+	in, err := s.store.Incident(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	s.live.Publish("incident", in)
+	return c.JSON(fiber.Map{"incident": in})
+}
+
 // events streams alert updates as server-sent events until the client goes away.
 func (s *Server) events(c *fiber.Ctx) error {
 	c.Set("Content-Type", "text/event-stream")
@@ -227,7 +294,7 @@ func (s *Server) events(c *fiber.Ctx) error {
 		for {
 			select {
 			case msg := <-ch:
-				fmt.Fprintf(w, "event: alert\ndata: %s\n\n", msg)
+				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", msg.Event, msg.Data)
 			case <-ping.C:
 				fmt.Fprint(w, ": ping\n\n")
 			}

@@ -1,4 +1,4 @@
-// Package live fans alert updates out to the browsers watching (server-sent events).
+// Package live fans updates out to the browsers watching (server-sent events).
 package live
 
 import (
@@ -6,18 +6,24 @@ import (
 	"sync"
 )
 
+// Message is one server-sent event: its event name and JSON data.
+type Message struct {
+	Event string
+	Data  []byte
+}
+
 // Hub is safe for concurrent use.
 type Hub struct {
 	mu   sync.Mutex
-	subs map[chan []byte]struct{}
+	subs map[chan Message]struct{}
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[chan []byte]struct{}{}} }
+func NewHub() *Hub { return &Hub{subs: map[chan Message]struct{}{}} }
 
-// Subscribe returns a channel of JSON messages and a function to leave.
-func (h *Hub) Subscribe() (<-chan []byte, func()) {
-	ch := make(chan []byte, 32)
+// Subscribe returns a channel of messages and a function to leave.
+func (h *Hub) Subscribe() (<-chan Message, func()) {
+	ch := make(chan Message, 64)
 	h.mu.Lock()
 	h.subs[ch] = struct{}{}
 	h.mu.Unlock()
@@ -28,18 +34,19 @@ func (h *Hub) Subscribe() (<-chan []byte, func()) {
 	}
 }
 
-// Publish sends v to every subscriber. A subscriber too slow to keep up misses the
-// message rather than stalling ingest; its page refetches the list on reconnect.
-func (h *Hub) Publish(v any) {
+// Publish sends v as event to every subscriber. A subscriber too slow to keep up
+// misses the message rather than stalling the sender; its page refetches on reconnect.
+func (h *Hub) Publish(event string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
+	m := Message{Event: event, Data: b}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {
 		select {
-		case ch <- b:
+		case ch <- m:
 		default:
 		}
 	}

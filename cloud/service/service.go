@@ -123,12 +123,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 		}
 	}
 
-	s.dispatcher = dispatch.New(s.Store, s.hub, log, 5*time.Second)
+	s.dispatcher = dispatch.New(s.Store, inApp{s.hub}, s.hub, nil, log, time.Second)
 	reg.MustRegister(s.dispatcher.Collectors()...)
 	s.consumer = ingest.New(ingest.Options{
 		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: user, Password: password,
 		Group: cfg.MQTT.Group, Workers: cfg.MQTT.Workers,
-		OnAlert: s.onAlert,
+		OnAlert: func(a mqttv1.Alert) { s.dispatcher.Committed(context.Background(), a) },
 	}, s.Store, s.Telemetry, s.Store, log)
 	reg.MustRegister(s.consumer.Collectors()...)
 
@@ -141,11 +141,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 // URL is where the web app is served.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 
-func (s *Service) onAlert(a mqttv1.Alert) {
-	s.dispatcher.Kick()
-	if cur, err := s.Store.Alert(context.Background(), a.ID); err == nil {
-		s.hub.Publish(cur)
-	}
+// inApp delivers pages to the web app (the worker's open page shows them live).
+type inApp struct{ hub *live.Hub }
+
+func (n inApp) Notify(_ context.Context, p store.Page, inc store.Incident) error {
+	n.hub.Publish("page", map[string]any{"id": p.ID, "kind": p.Kind, "worker": p.Worker.ID, "incident": inc})
+	return nil
 }
 
 func (s *Service) firstRun(ctx context.Context) error {

@@ -35,6 +35,7 @@ type Alert struct {
 	Evidence     []mqttv1.Evidence `json:"evidence"`
 	Assignee     *Assignee         `json:"assignee"`
 	DispatchedAt *time.Time        `json:"dispatched_at"`
+	IncidentID   string            `json:"incident_id"`
 }
 
 // Assignee is the worker an alert was dispatched to.
@@ -92,39 +93,13 @@ func (s *Store) IngestAlert(ctx context.Context, a mqttv1.Alert, received time.T
 	return created, nil
 }
 
-// OnDutyWorker returns the on-duty worker of the grid the alert's home belongs to.
-func (s *Store) OnDutyWorker(ctx context.Context, alertID string) (Worker, error) {
-	var w Worker
-	err := s.db.QueryRowContext(ctx, `SELECT w.id, w.grid_id, w.name, w.phone FROM alerts a
-		JOIN homes h ON h.id = a.home_id JOIN workers w ON w.grid_id = h.grid_id
-		WHERE a.id = $1 AND w.on_duty = 1 ORDER BY w.id LIMIT 1`, alertID).Scan(&w.ID, &w.GridID, &w.Name, &w.Phone)
-	if errors.Is(err, sql.ErrNoRows) {
-		return w, ErrNotFound
-	}
+// UnattachedAlerts lists raised alerts of bound homes not yet in an incident (new,
+// or committed just before a crash), oldest first.
+func (s *Store) UnattachedAlerts(ctx context.Context, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM alerts WHERE incident_id IS NULL AND state = $1 AND home_id IS NOT NULL
+		ORDER BY received_at LIMIT $2`, string(mqttv1.Raised), limit)
 	if err != nil {
-		return w, fmt.Errorf("on-duty worker for alert %s: %w", alertID, err)
-	}
-	w.OnDuty = true
-	return w, nil
-}
-
-// Assign dispatches an unassigned alert to a worker; it reports false when the alert
-// was already assigned (by another replica, or before a restart).
-func (s *Store) Assign(ctx context.Context, alertID, workerID string, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE alerts SET assignee_id = $1, status = $2, dispatched_at = $3 WHERE id = $4 AND status = $5`,
-		workerID, StatusDispatched, ms(at), alertID, StatusUnassigned)
-	if err != nil {
-		return false, fmt.Errorf("assign alert %s: %w", alertID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
-// Unassigned lists alerts waiting for dispatch, oldest first.
-func (s *Store) Unassigned(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM alerts WHERE status = $1 AND state = $2 ORDER BY received_at LIMIT $3`, StatusUnassigned, string(mqttv1.Raised), limit)
-	if err != nil {
-		return nil, fmt.Errorf("list unassigned alerts: %w", err)
+		return nil, fmt.Errorf("list unattached alerts: %w", err)
 	}
 	defer rows.Close()
 	var ids []string
@@ -138,14 +113,23 @@ func (s *Store) Unassigned(ctx context.Context, limit int) ([]string, error) {
 	return ids, rows.Err()
 }
 
+// AlertsOfIncident returns the alerts grouped into an incident.
+func (s *Store) AlertsOfIncident(ctx context.Context, incidentID string) ([]Alert, error) {
+	return s.queryAlerts(ctx, alertSelect+` WHERE a.incident_id = $1 ORDER BY a.received_at`, incidentID)
+}
+
 const alertSelect = `SELECT a.id, a.gateway_id, COALESCE(a.home_id, ''), COALESCE(h.address, ''), COALESCE(h.resident_name, ''),
 	a.rule, a.severity, a.class, a.state, a.status, a.raised_at, a.cleared_at, a.received_at, a.evidence,
-	w.id, w.name, w.phone, a.dispatched_at
+	w.id, w.name, w.phone, a.dispatched_at, COALESCE(a.incident_id, '')
 	FROM alerts a LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN workers w ON w.id = a.assignee_id`
 
 // Alerts returns the newest alerts first.
 func (s *Store) Alerts(ctx context.Context, limit int) ([]Alert, error) {
-	rows, err := s.db.QueryContext(ctx, alertSelect+` ORDER BY a.received_at DESC, a.id DESC LIMIT $1`, limit)
+	return s.queryAlerts(ctx, alertSelect+` ORDER BY a.received_at DESC, a.id DESC LIMIT $1`, limit)
+}
+
+func (s *Store) queryAlerts(ctx context.Context, q string, args ...any) ([]Alert, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
@@ -180,7 +164,7 @@ func scanAlert(r interface{ Scan(...any) error }) (Alert, error) {
 	var evidence string
 	var wid, wname, wphone sql.NullString
 	if err := r.Scan(&a.ID, &a.Gateway, &a.HomeID, &a.Address, &a.Resident, &a.Rule, &a.Severity, &a.Class, &a.State, &a.Status,
-		&raised, &cleared, &received, &evidence, &wid, &wname, &wphone, &dispatched); err != nil {
+		&raised, &cleared, &received, &evidence, &wid, &wname, &wphone, &dispatched, &a.IncidentID); err != nil {
 		return a, err
 	}
 	a.RaisedAt, a.ReceivedAt = time.UnixMilli(raised), time.UnixMilli(received)

@@ -17,6 +17,7 @@ type Grid struct {
 type Worker struct {
 	ID, GridID, Name, Phone string
 	OnDuty                  bool
+	Role                    string // worker (default) | backup | supervisor | technician
 }
 
 // Home is where a resident lives and a gateway watches.
@@ -36,9 +37,12 @@ func (s *Store) PutGrid(ctx context.Context, g Grid) error {
 
 // PutWorker inserts or updates a worker.
 func (s *Store) PutWorker(ctx context.Context, w Worker) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO workers (id, grid_id, name, phone, on_duty) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET grid_id = excluded.grid_id, name = excluded.name, phone = excluded.phone, on_duty = excluded.on_duty`,
-		w.ID, w.GridID, w.Name, w.Phone, boolInt(w.OnDuty))
+	if w.Role == "" {
+		w.Role = "worker"
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO workers (id, grid_id, name, phone, on_duty, role) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET grid_id = excluded.grid_id, name = excluded.name, phone = excluded.phone, on_duty = excluded.on_duty, role = excluded.role`,
+		w.ID, w.GridID, w.Name, w.Phone, boolInt(w.OnDuty), w.Role)
 	if err != nil {
 		return fmt.Errorf("put worker %s: %w", w.ID, err)
 	}

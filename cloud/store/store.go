@@ -133,6 +133,52 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		expires_at BIGINT NOT NULL
 	);`,
+	// 2: incidents, the closed loop and escalation.
+	`ALTER TABLE workers ADD COLUMN role TEXT NOT NULL DEFAULT 'worker';
+	ALTER TABLE alerts ADD COLUMN incident_id TEXT;
+	CREATE TABLE escalation_policies (
+		grid_id TEXT PRIMARY KEY REFERENCES grids(id),
+		steps TEXT NOT NULL,
+		repeat_count INTEGER NOT NULL DEFAULT 1
+	);
+	CREATE TABLE incidents (
+		id TEXT PRIMARY KEY,
+		home_id TEXT NOT NULL,
+		gateway_id TEXT NOT NULL,
+		class TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		state TEXT NOT NULL,
+		opened_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		assignee_id TEXT,
+		chain TEXT NOT NULL,
+		step INTEGER NOT NULL DEFAULT 0,
+		next_escalation_at BIGINT,
+		outcome TEXT NOT NULL DEFAULT '',
+		notes TEXT NOT NULL DEFAULT '',
+		rating INTEGER,
+		feedback TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX incidents_home ON incidents (home_id, class, state);
+	CREATE INDEX incidents_escalation ON incidents (next_escalation_at);
+	CREATE TABLE incident_events (
+		incident_id TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		at BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (incident_id, seq)
+	);
+	CREATE TABLE notifications (
+		id TEXT PRIMARY KEY,
+		incident_id TEXT NOT NULL,
+		recipient_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		sent_at BIGINT
+	);
+	CREATE INDEX notifications_pending ON notifications (sent_at, created_at)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -67,22 +67,17 @@ func TestAlertLifecycle(t *testing.T) {
 		if !created || dup {
 			t.Fatalf("created=%v duplicate-created=%v", created, dup)
 		}
-		ids, err := s.Unassigned(ctx, 10)
+		ids, err := s.UnattachedAlerts(ctx, 10)
 		must(t, err)
 		if len(ids) != 1 || ids[0] != "a1" {
-			t.Fatalf("unassigned %v", ids)
+			t.Fatalf("unattached %v", ids)
 		}
-		w, err := s.OnDutyWorker(ctx, "a1")
+		inc, opened, err := s.OpenIncident(ctx, "a1", now)
 		must(t, err)
-		if w.ID != "w1" {
-			t.Fatalf("on duty %+v", w)
-		}
-		ok, err := s.Assign(ctx, "a1", w.ID, now)
+		pages, err := s.EscalateDue(ctx, now, 10)
 		must(t, err)
-		again, err := s.Assign(ctx, "a1", "w2", now)
-		must(t, err)
-		if !ok || again {
-			t.Fatalf("assign %v, second assign %v", ok, again)
+		if !opened || len(pages) != 1 || pages[0].Worker.ID != "w1" || pages[0].IncidentID != inc {
+			t.Fatalf("opened=%v pages=%+v", opened, pages)
 		}
 		got, err := s.Alert(ctx, "a1")
 		must(t, err)
