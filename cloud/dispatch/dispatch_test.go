@@ -21,7 +21,7 @@ type fakeClock struct {
 	now time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *fakeClock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // pager records deliveries; fail makes the next n deliveries fail.
@@ -93,8 +93,8 @@ func TestTimeline(t *testing.T) {
 				clk.set(t0.Add(at))
 				d.Pass(ctx)
 			}
-			pass(0)                // the first delivery fails…
-			pass(time.Second)      // …and is retried a second later
+			pass(0)           // the first delivery fails…
+			pass(time.Second) // …and is retried a second later
 			pass(29*time.Minute + 59*time.Second)
 			pass(30 * time.Minute) // backup
 			inc, err := s.Incidents(ctx, true, 10)

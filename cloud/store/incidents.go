@@ -75,26 +75,26 @@ func (c Chain) Validate() error {
 
 // Incident is one case: a home and a cause, with every alert that belongs to it.
 type Incident struct {
-	ID         string          `json:"id"`
-	HomeID     string          `json:"home_id"`
-	Gateway    string          `json:"gateway"`
-	Address    string          `json:"address"`
-	Resident   string          `json:"resident"`
-	Class      string          `json:"class"`
-	Severity   string          `json:"severity"`
-	State      string          `json:"state"`
-	OpenedAt   time.Time       `json:"opened_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	Assignee   *Assignee       `json:"assignee"`
-	Step       int             `json:"step"`
-	NextEscAt  *time.Time      `json:"next_escalation_at"`
-	Chain      Chain           `json:"chain"`
-	Outcome    string          `json:"outcome"`
-	Notes      string          `json:"notes"`
-	Rating     *int            `json:"rating"`
-	Feedback   string          `json:"feedback"`
-	Rules      []string        `json:"rules"`
-	Timeline   []IncidentEvent `json:"timeline,omitempty"`
+	ID        string          `json:"id"`
+	HomeID    string          `json:"home_id"`
+	Gateway   string          `json:"gateway"`
+	Address   string          `json:"address"`
+	Resident  string          `json:"resident"`
+	Class     string          `json:"class"`
+	Severity  string          `json:"severity"`
+	State     string          `json:"state"`
+	OpenedAt  time.Time       `json:"opened_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Assignee  *Assignee       `json:"assignee"`
+	Step      int             `json:"step"`
+	NextEscAt *time.Time      `json:"next_escalation_at"`
+	Chain     Chain           `json:"chain"`
+	Outcome   string          `json:"outcome"`
+	Notes     string          `json:"notes"`
+	Rating    *int            `json:"rating"`
+	Feedback  string          `json:"feedback"`
+	Rules     []string        `json:"rules"`
+	Timeline  []IncidentEvent `json:"timeline,omitempty"`
 }
 
 // IncidentEvent is one step of the closed loop, with who and when.
