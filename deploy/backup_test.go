@@ -1,0 +1,357 @@
+package deploy
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+	"github.com/shouwang-care/shouwang/internal/testinfra"
+)
+
+func pgBin(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("SHOUWANG_PG_BINDIR"); d != "" {
+		return d
+	}
+	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	if len(m) == 0 {
+		t.Fatal("pg_dump not found in /usr/lib/postgresql/*/bin: run scripts/test.sh (installs postgresql)")
+	}
+	return filepath.Dir(m[len(m)-1])
+}
+
+// sh runs a command with the libpq environment of srv and the PostgreSQL
+// binaries first in PATH.
+func sh(t *testing.T, srv *testinfra.PGServer, bin string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(),
+		"PATH="+bin+":"+os.Getenv("PATH"),
+		"PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(srv.Port), "PGUSER=postgres", "PGCONNECT_TIMEOUT=10")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func roleDSN(srv *testinfra.PGServer, role, pass, db string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", role, url.QueryEscape(pass), srv.Port, db)
+}
+
+// TestPostgresRolesBackupRestore follows docs/operations (PostgreSQL setup,
+// backup, restore) with the scripts in deploy/postgres against a real server.
+func TestPostgresRolesBackupRestore(t *testing.T) {
+	srv := testinfra.NewPostgresServer(t) // private: roles are cluster-wide
+	bin := pgBin(t)
+	ctx := context.Background()
+	const db = "shouwang"
+
+	// 1. Roles and database.
+	start := time.Now()
+	if out, err := sh(t, srv, bin, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "db="+db,
+		"-v", "owner_password=owner-secret", "-v", "app_password=app-secret",
+		"-d", "postgres", "-f", "postgres/roles.sql"); err != nil {
+		t.Fatalf("roles.sql: %v\n%s", err, out)
+	}
+
+	// 2. Migrations as the owner.
+	owner, err := store.Open(ctx, roleDSN(srv, "shouwang_owner", "owner-secret", db))
+	if err != nil {
+		t.Fatalf("migrate as owner: %v", err)
+	}
+	owner.Close()
+
+	// 3. The app role: DML works, DDL does not.
+	appDB, err := sql.Open("pgx", roleDSN(srv, "shouwang_app", "app-secret", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appDB.Close()
+	appRights(t, appDB, "shouwang_app")
+	cloudAsApp(t, roleDSN(srv, "shouwang_app", "app-secret", db))
+
+	// Data, written through the cloud's store (as the owner, see cloudAsApp).
+	owner, err = store.Open(ctx, roleDSN(srv, "shouwang_owner", "owner-secret", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAndAssign(t, owner)
+	before := snapshot(t, owner.DB())
+	owner.Close()
+	t.Logf("roles + migrations + seed: %v", time.Since(start).Round(time.Millisecond))
+
+	// 4. Backup.
+	start = time.Now()
+	outDir := filepath.Join(t.TempDir(), "backups")
+	out, err := sh(t, srv, bin, "sh", "postgres/backup.sh", db, outDir)
+	if err != nil {
+		t.Fatalf("backup.sh: %v\n%s", err, out)
+	}
+	dump := strings.TrimSpace(out)
+	fi, err := os.Stat(dump)
+	if err != nil {
+		t.Fatalf("backup.sh printed %q: %v", out, err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("dump mode %v, want 0600", fi.Mode().Perm())
+	}
+	t.Logf("backup.sh: %d bytes in %v", fi.Size(), time.Since(start).Round(time.Millisecond))
+
+	// 5. Restore refuses to overwrite a live database.
+	if out, err := sh(t, srv, bin, "sh", "postgres/restore.sh", dump); err == nil {
+		t.Fatalf("restore.sh over an existing database succeeded:\n%s", out)
+	}
+
+	// 6. Disaster: the database is gone.
+	if out, err := sh(t, srv, bin, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", "postgres",
+		"-c", `DROP DATABASE shouwang WITH (FORCE)`); err != nil {
+		t.Fatalf("drop: %v\n%s", err, out)
+	}
+
+	// 7. Restore.
+	start = time.Now()
+	if out, err := sh(t, srv, bin, "sh", "postgres/restore.sh", dump); err != nil {
+		t.Fatalf("restore.sh: %v\n%s", err, out)
+	} else {
+		t.Logf("restore.sh in %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
+	}
+
+	// 8. The alert and its assignment are intact, and the app role has exactly its rights back.
+	appDB2, err := sql.Open("pgx", roleDSN(srv, "shouwang_app", "app-secret", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appDB2.Close()
+	appRights(t, appDB2, "shouwang_app after restore")
+	app, err := store.Open(ctx, roleDSN(srv, "shouwang_owner", "owner-secret", db))
+	if err != nil {
+		t.Fatalf("open restored database: %v", err)
+	}
+	defer app.Close()
+	after := snapshot(t, app.DB())
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("restored rows differ:\nbefore %v\nafter  %v", before, after)
+	}
+	for _, tb := range []string{"grids", "workers", "homes", "gateways", "alerts", "alert_messages"} {
+		if len(after[tb]) == 0 {
+			t.Errorf("table %s restored empty", tb)
+		}
+	}
+	a, err := app.Alert(ctx, "alert-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Address != "望江 3-2-301" || a.Resident != "王奶奶" || a.Rule != "no_water" || len(a.Evidence) != 2 || a.Evidence[0].QuietSecs != 43380 {
+		t.Fatalf("restored alert: %+v", a)
+	}
+	// The assignment: the alert's assignee (before incidents) or its incident's rows (compared above).
+	if _, legacy := any(app).(legacyAssigner); legacy && (a.Assignee == nil || a.Assignee.ID != "w-li" || a.DispatchedAt == nil) {
+		t.Fatalf("restored alert lost its assignment: %+v", a)
+	}
+	if _, inc := any(app).(incidentOpener); inc && len(after["incidents"]) == 0 {
+		t.Fatalf("restored database has no incident; tables: %v", after)
+	}
+	t.Logf("restored alert %s status %s assignee %+v; %d tables compared", a.ID, a.Status, a.Assignee, len(after))
+	var owner2 string
+	if err := app.DB().QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'alerts'`).Scan(&owner2); err != nil || owner2 != "shouwang_owner" {
+		t.Errorf("alerts owned by %q (%v), want shouwang_owner", owner2, err)
+	}
+}
+
+// appRights checks that the app role may read and write rows of every table
+// and change nothing else.
+func appRights(t *testing.T, db *sql.DB, who string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM alerts`, `SELECT COUNT(*) FROM schema_migrations`,
+		`INSERT INTO grids (id, name) VALUES ('rights-check', 'x')`,
+		`UPDATE grids SET name = 'y' WHERE id = 'rights-check'`,
+		`DELETE FROM grids WHERE id = 'rights-check'`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Errorf("%s may not %q: %v", who, q, err)
+		}
+	}
+	for _, q := range []string{
+		`CREATE TABLE evil (x int)`, `DROP TABLE alerts`, `ALTER TABLE alerts ADD COLUMN x int`,
+		`TRUNCATE alerts`, `CREATE SCHEMA evil`, `CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'`,
+		`CREATE TEMP TABLE scratch (x int)`, `CREATE DATABASE evil`, `CREATE ROLE evil`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err == nil {
+			t.Errorf("%s may run %q", who, q)
+		}
+	}
+}
+
+// cloudAsApp reports whether shouwang-cloud can start with the app role. Today
+// cloud/store's migrate runs CREATE TABLE IF NOT EXISTS schema_migrations on
+// every start, which PostgreSQL refuses without CREATE on the schema even
+// when the table exists: until that is fixed the cloud must run as the owner
+// (docs/operations: "PostgreSQL roles"). This logs the state instead of
+// failing, so that the fix in cloud/store is visible here.
+func cloudAsApp(t *testing.T, dsn string) {
+	t.Helper()
+	s, err := store.Open(context.Background(), dsn)
+	if err == nil {
+		t.Log("shouwang-cloud starts with the DML-only role")
+		s.Close()
+		return
+	}
+	if !strings.Contains(err.Error(), "permission denied for schema public") {
+		t.Fatalf("store.Open as the app role: %v", err)
+	}
+	t.Logf("KNOWN GAP: store.Open as the DML-only role fails (%v): run the cloud as shouwang_owner until cloud/store skips DDL when migrated", err)
+}
+
+func alert(id string) mqttv1.Alert {
+	at := time.Date(2026, 3, 1, 18, 45, 0, 0, time.FixedZone("CST", 8*3600))
+	return mqttv1.Alert{V: 1, ID: id, Gateway: "gw-hz-0001", Rule: "no_water", State: mqttv1.Raised,
+		Severity: mqttv1.Critical, Class: mqttv1.ClassResident, At: at, RaisedAt: at.Add(-12*time.Hour - 3*time.Minute),
+		Evidence: []mqttv1.Evidence{{Signal: "water", QuietSecs: 43380, Threshold: 43200}, {Signal: "motion", QuietSecs: 41700}}}
+}
+
+// The dispatch API of cloud/store is being reworked (alert assignment ->
+// incidents); the test uses whichever this tree has, through interfaces, and
+// compares every table row by row, so it stays valid across the change.
+type legacyAssigner interface {
+	OnDutyWorker(ctx context.Context, alertID string) (store.Worker, error)
+	Assign(ctx context.Context, alertID, workerID string, at time.Time) (bool, error)
+}
+
+type incidentOpener interface {
+	OpenIncident(ctx context.Context, alertID string, now time.Time) (string, bool, error)
+}
+
+func seedAndAssign(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(s.PutGrid(ctx, store.Grid{ID: "g-wj3", Name: "望江 3 网格"}))
+	check(s.PutWorker(ctx, store.Worker{ID: "w-li", GridID: "g-wj3", Name: "李网格员", Phone: "13800000000", OnDuty: true}))
+	check(s.PutHome(ctx, store.Home{ID: "h-301", GridID: "g-wj3", Address: "望江 3-2-301", ResidentName: "王奶奶"}))
+	check(s.PutGateway(ctx, "gw-hz-0001", "h-301", "secret-hash"))
+	created, err := s.IngestAlert(ctx, alert("alert-0001"), time.Now())
+	check(err)
+	if !created {
+		t.Fatal("alert not created")
+	}
+	switch d := any(s).(type) {
+	case incidentOpener:
+		_, opened, err := d.OpenIncident(ctx, "alert-0001", time.Now())
+		check(err)
+		if !opened {
+			t.Fatal("no incident opened")
+		}
+	case legacyAssigner:
+		w, err := d.OnDutyWorker(ctx, "alert-0001")
+		check(err)
+		ok, err := d.Assign(ctx, "alert-0001", w.ID, time.Now())
+		check(err)
+		if !ok {
+			t.Fatal("not assigned")
+		}
+	default:
+		t.Fatal("cloud/store has neither OpenIncident nor Assign: update seedAndAssign")
+	}
+}
+
+// snapshot returns every row of every table in the public schema, as JSON.
+func snapshot(t *testing.T, db *sql.DB) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	snap := map[string][]string{}
+	for _, tb := range tables {
+		r, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT row_to_json(x)::text FROM %q x ORDER BY 1`, tb))
+		if err != nil {
+			t.Fatalf("%s: %v", tb, err)
+		}
+		snap[tb] = []string{}
+		for r.Next() {
+			var j string
+			if err := r.Scan(&j); err != nil {
+				t.Fatal(err)
+			}
+			snap[tb] = append(snap[tb], j)
+		}
+		r.Close()
+	}
+	return snap
+}
+
+// TestInfluxRetention runs deploy/influxdb/retention.influxql against a real
+// InfluxDB 1.8 (on the test's database) and checks the retention policy.
+func TestInfluxRetention(t *testing.T) {
+	db := testinfra.Influx(t)
+	b, err := os.ReadFile("influxdb/retention.influxql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(stmt string) string {
+		t.Helper()
+		resp, err := http.PostForm(db.URL+"/query", url.Values{"q": {stmt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			sb.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		if resp.StatusCode != 200 || strings.Contains(sb.String(), `"error"`) {
+			t.Fatalf("%s: %d %s", stmt, resp.StatusCode, sb.String())
+		}
+		return sb.String()
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		q(strings.ReplaceAll(l, `"shouwang"`, `"`+db.Database+`"`))
+		q(strings.ReplaceAll(l, `"shouwang"`, `"`+db.Database+`"`)) // idempotent
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d statements", n)
+	}
+	got := q(`SHOW RETENTION POLICIES ON "` + db.Database + `"`)
+	// name, duration, shardGroupDuration, replicaN, default
+	if !strings.Contains(got, `["autogen","9600h0m0s","168h0m0s",1,true]`) {
+		t.Fatalf("retention policies: %s", got)
+	}
+}
