@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -77,7 +78,11 @@ func (s *Socat) Start() {
 	for {
 		_, errA := os.Stat(s.A)
 		_, errB := os.Stat(s.B)
-		if errA == nil && errB == nil {
+		// socat creates the links before it applies raw,echo=0 to the ptys;
+		// termios set by a port opened in between (tarm's VTIME read timeout)
+		// would be overwritten with VMIN=1, and reads would block forever.
+		// "starting data transfer loop" (-d -d) comes after all setup.
+		if errA == nil && errB == nil && strings.Contains(s.stderr.String(), "starting data transfer loop") {
 			return
 		}
 		select {
