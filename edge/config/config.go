@@ -43,9 +43,22 @@ type MQTT struct {
 	Heartbeat      time.Duration `yaml:"heartbeat"`
 }
 
-// Rules holds the thresholds the cloud config may later override per home.
+// Rules holds the thresholds the cloud config may later override per home. A zero
+// threshold (other than no_water_hours, the floor) disables its rule.
 type Rules struct {
-	NoWaterHours float64 `yaml:"no_water_hours"`
+	NoWaterHours        float64       `yaml:"no_water_hours"`
+	NoMotionHours       float64       `yaml:"no_motion_hours"`       // waking hours only
+	NoExitDays          float64       `yaml:"no_exit_days"`          // front door not opened (info)
+	WaterRunningMinutes float64       `yaml:"water_running_minutes"` // flow in every reading
+	LeakHours           float64       `yaml:"leak_hours"`            // flow in every half-hour (info)
+	PowerFlatHours      float64       `yaml:"power_flat_hours"`      // electricity at base load
+	Night               string        `yaml:"night"`                 // "00:00-05:00": a door opening here raises night_door; "" disables
+	Sleep               string        `yaml:"sleep"`                 // "22:00-06:30": not counted by no_motion and routine
+	LearnRoutine        bool          `yaml:"learn_routine"`         // the learned hour-of-week rule
+	LearnDays           int           `yaml:"learn_days"`
+	PreAlarm            time.Duration `yaml:"prealarm"`     // local buzzer time to cancel with a long press; 0 sends at once
+	SuggestAway         time.Duration `yaml:"suggest_away"` // door closed and all quiet → away_suggested
+	OutNoWaterHours     float64       `yaml:"out_no_water_hours"`
 }
 
 // Simulate replaces the meters and sensors with a simulated home on a fast clock.
@@ -76,7 +89,7 @@ func Default() Config {
 			ResendInterval: 15 * time.Second,
 			Heartbeat:      60 * time.Second,
 		},
-		Rules:     Rules{NoWaterHours: 12},
+		Rules:     DefaultRules(),
 		Simulate:  Simulate{Speed: 3600, Scenario: "collapse"},
 		Telemetry: Telemetry{Interval: time.Minute, BacklogBytes: 8 << 20},
 	}
@@ -165,8 +178,8 @@ func (c *Config) Validate() error {
 	if c.MQTT.Heartbeat < time.Second {
 		add("mqtt.heartbeat", "%v, want ≥ 1s", c.MQTT.Heartbeat)
 	}
-	if c.Rules.NoWaterHours < 1 || c.Rules.NoWaterHours > 72 {
-		add("rules.no_water_hours", "%v, want 1–72", c.Rules.NoWaterHours)
+	for _, e := range c.Rules.validate() {
+		add("rules."+e[0], "%s", e[1])
 	}
 	if c.Simulate.Enabled {
 		if c.Simulate.Speed < 1 || c.Simulate.Speed > 100000 {

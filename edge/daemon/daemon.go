@@ -137,12 +137,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 func (d *Daemon) AddSource(s Source) { d.sources = append(d.sources, s) }
 
 func (d *Daemon) settings() rules.Settings {
-	s := rules.Settings{NoWater: time.Duration(d.cfg.Rules.NoWaterHours * float64(time.Hour))}
-	if d.remote.NoWaterHours > 0 {
-		s.NoWater = time.Duration(d.remote.NoWaterHours * float64(time.Hour))
-	}
-	s.Away = d.remote.Away
-	return s
+	return rules.ApplyRemote(d.cfg.RuleSettings(), d.remote)
 }
 
 func (d *Daemon) register(reg prometheus.Registerer) {

@@ -171,6 +171,25 @@ func validate(p any) (field, msg string) {
 		if v.NoWaterHours != 0 && (v.NoWaterHours < 1 || v.NoWaterHours > 72 || math.IsNaN(v.NoWaterHours)) {
 			return "no_water_hours", fmt.Sprintf("%v, want 1–72", v.NoWaterHours)
 		}
+		if v.NoMotionHours != 0 && (v.NoMotionHours < 1 || v.NoMotionHours > 24 || math.IsNaN(v.NoMotionHours)) {
+			return "no_motion_hours", fmt.Sprintf("%v, want 1–24", v.NoMotionHours)
+		}
+		if (v.SleepStart == "") != (v.SleepEnd == "") {
+			return "sleep_start", "sleep_start and sleep_end go together"
+		}
+		for _, f := range [][2]string{{"sleep_start", v.SleepStart}, {"sleep_end", v.SleepEnd}} {
+			if _, err := ClockTime(f[1]); f[1] != "" && err != nil {
+				return f[0], err.Error()
+			}
+		}
+		if v.PreAlarmS != nil && (*v.PreAlarmS < 0 || *v.PreAlarmS > 3600) {
+			return "prealarm_s", fmt.Sprintf("%d, want 0–3600", *v.PreAlarmS)
+		}
+		if v.AwayUntil != nil {
+			if f, m := checkTime("away_until", *v.AwayUntil); m != "" {
+				return f, m
+			}
+		}
 	case *Ack:
 		if v.V != Version {
 			return "v", fmt.Sprintf("%d, want %d", v.V, Version)

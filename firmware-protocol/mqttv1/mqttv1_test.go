@@ -67,7 +67,7 @@ func TestGoldenPayloads(t *testing.T) {
 	if h := roundTrip[Heartbeat](t, "heartbeat.json"); h.OutboxPending != 2 || h.ConfigRevision != 7 || h.TelemetryDropped != 0 {
 		t.Errorf("heartbeat: %+v", h)
 	}
-	if cf := roundTrip[Config](t, "config.json"); cf.Revision != 7 || cf.NoWaterHours != 12 {
+	if cf := roundTrip[Config](t, "config.json"); cf.Revision != 7 || cf.NoWaterHours != 12 || cf.SleepStart != "21:30" || cf.AwayUntil == nil || *cf.PreAlarmS != 600 {
 		t.Errorf("config: %+v", cf)
 	}
 	if ak := roundTrip[Ack](t, "ack.json"); len(ak.Alerts) != 1 || ak.Alerts[0].ID != a.ID {

@@ -1,6 +1,9 @@
 package mqttv1
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Version is the schema version every v1 payload carries in "v".
 const Version = 1
@@ -121,6 +124,22 @@ type Config struct {
 	Revision     int64   `json:"revision"`
 	NoWaterHours float64 `json:"no_water_hours,omitempty"`
 	Away         bool    `json:"away,omitempty"` // resident travelling / in hospital: no-activity rules pause
+
+	// Additive since the rules engine of issue 4; all optional, absent means the edge's own setting.
+	AwayUntil     *time.Time `json:"away_until,omitempty"`      // away ends by itself then (with or without away)
+	SleepStart    string     `json:"sleep_start,omitempty"`     // "HH:MM" local; with sleep_end
+	SleepEnd      string     `json:"sleep_end,omitempty"`       // "HH:MM" local
+	NoMotionHours float64    `json:"no_motion_hours,omitempty"` // 1–24
+	PreAlarmS     *int       `json:"prealarm_s,omitempty"`      // 0–3600; 0 sends at once
+}
+
+// ClockTime parses "HH:MM" as the offset from local midnight.
+func ClockTime(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%q, want HH:MM", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 // Ack acknowledges alert messages the cloud has committed; the edge then drops them
