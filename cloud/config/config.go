@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,9 +22,13 @@ type Config struct {
 	DataDir       string `yaml:"data_dir"` // SQLite file and demo files when embedded
 	Database      string `yaml:"database"` // postgres://…; empty: SQLite in data_dir
 	SecureCookies bool   `yaml:"secure_cookies"`
-	MQTT          MQTT   `yaml:"mqtt"`
-	Influx        Influx `yaml:"influx"`
-	Demo          Demo   `yaml:"demo"`
+	// GatewayBudget is how long a gateway may be silent before the cloud says nobody
+	// is watching that home; heartbeats come every 60 s, so the default allows three
+	// to be lost before anyone is paged.
+	GatewayBudget time.Duration `yaml:"gateway_budget"`
+	MQTT          MQTT          `yaml:"mqtt"`
+	Influx        Influx        `yaml:"influx"`
+	Demo          Demo          `yaml:"demo"`
 }
 
 // MQTT selects the embedded broker or an external one.
@@ -60,8 +65,9 @@ func (m MQTT) Embedded() bool { return m.Broker == "" }
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		HTTPAddr: "127.0.0.1:8080",
-		DataDir:  "./var/cloud",
+		HTTPAddr:      "127.0.0.1:8080",
+		GatewayBudget: 3*time.Minute + 30*time.Second,
+		DataDir:       "./var/cloud",
 		MQTT: MQTT{
 			Listen:   "127.0.0.1:1883",
 			ClientID: "shouwang-cloud-" + host,
@@ -121,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir", "empty")
+	}
+	if c.GatewayBudget < 30*time.Second || c.GatewayBudget > 24*time.Hour {
+		add("gateway_budget", "%v, want 30s–24h", c.GatewayBudget)
 	}
 	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		add("database", "want a postgres:// URL, or empty for the embedded SQLite")

@@ -26,6 +26,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/dispatch"
 	"github.com/shouwang-care/shouwang/cloud/ingest"
 	"github.com/shouwang-care/shouwang/cloud/live"
+	"github.com/shouwang-care/shouwang/cloud/liveness"
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/cloud/web"
@@ -47,6 +48,7 @@ type Service struct {
 	broker     *broker.Broker
 	consumer   *ingest.Consumer
 	dispatcher *dispatch.Dispatcher
+	liveness   *liveness.Watcher
 	hub        *live.Hub
 	ln         net.Listener
 	reg        *prometheus.Registry
@@ -125,6 +127,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 
 	s.dispatcher = dispatch.New(s.Store, inApp{s.hub}, s.hub, nil, log, time.Second)
 	reg.MustRegister(s.dispatcher.Collectors()...)
+	s.liveness = liveness.New(s.Store, s.dispatcher.Committed, cfg.GatewayBudget, 15*time.Second, nil, log)
 	s.consumer = ingest.New(ingest.Options{
 		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: user, Password: password,
 		Group: cfg.MQTT.Group, Workers: cfg.MQTT.Workers,
@@ -214,6 +217,7 @@ func (s *Service) Run(ctx context.Context) error {
 	app, srv := api.New(s.Store, s.hub, web.FS(), promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.ready, s.log)
 	srv.SecureCookies = s.cfg.SecureCookies
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
+	g.Go(func() error { return s.liveness.Run(ctx) })
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()

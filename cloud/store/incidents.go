@@ -94,6 +94,7 @@ type Incident struct {
 	Rating    *int            `json:"rating"`
 	Feedback  string          `json:"feedback"`
 	Rules     []string        `json:"rules"`
+	Inhibited bool            `json:"inhibited"` // held while the home's gateway is offline
 	Timeline  []IncidentEvent `json:"timeline,omitempty"`
 }
 
@@ -210,7 +211,10 @@ func (s *Store) OpenIncident(ctx context.Context, alertID string, now time.Time)
 		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET incident_id = $1 WHERE id = $2`, id, alertID); err != nil {
 			return err
 		}
-		return addEvent(ctx, tx, id, now, "system", "discovered", rule.String)
+		if err := addEvent(ctx, tx, id, now, "system", "discovered", rule.String); err != nil {
+			return err
+		}
+		return inhibit(ctx, tx, id, home.String, rule.String, now)
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("open incident for alert %s: %w", alertID, err)
@@ -465,7 +469,7 @@ func (s *Store) AutoResolveDevice(ctx context.Context, alertID string, now time.
 }
 
 const incidentSelect = `SELECT i.id, i.home_id, i.gateway_id, COALESCE(h.address, ''), COALESCE(h.resident_name, ''), i.class, i.severity, i.state,
-	i.opened_at, i.updated_at, w.id, w.name, w.phone, i.step, i.next_escalation_at, i.chain, i.outcome, i.notes, i.rating, i.feedback
+	i.opened_at, i.updated_at, w.id, w.name, w.phone, i.step, i.next_escalation_at, i.chain, i.outcome, i.notes, i.rating, i.feedback, i.inhibited
 	FROM incidents i LEFT JOIN homes h ON h.id = i.home_id LEFT JOIN workers w ON w.id = i.assignee_id`
 
 func scanIncident(r interface{ Scan(...any) error }) (Incident, error) {
@@ -474,12 +478,14 @@ func scanIncident(r interface{ Scan(...any) error }) (Incident, error) {
 	var next, rating sql.NullInt64
 	var wid, wname, wphone sql.NullString
 	var chain string
+	var inhibited int
 	err := r.Scan(&in.ID, &in.HomeID, &in.Gateway, &in.Address, &in.Resident, &in.Class, &in.Severity, &in.State,
-		&opened, &updated, &wid, &wname, &wphone, &in.Step, &next, &chain, &in.Outcome, &in.Notes, &rating, &in.Feedback)
+		&opened, &updated, &wid, &wname, &wphone, &in.Step, &next, &chain, &in.Outcome, &in.Notes, &rating, &in.Feedback, &inhibited)
 	if err != nil {
 		return in, err
 	}
 	in.OpenedAt, in.UpdatedAt, in.NextEscAt = time.UnixMilli(opened), time.UnixMilli(updated), fromMS(next)
+	in.Inhibited = inhibited == 1
 	if rating.Valid {
 		v := int(rating.Int64)
 		in.Rating = &v

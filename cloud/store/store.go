@@ -179,6 +179,10 @@ var migrations = []string{
 		sent_at BIGINT
 	);
 	CREATE INDEX notifications_pending ON notifications (sent_at, created_at)`,
+	// 3: gateway liveness and the inhibition it causes.
+	`ALTER TABLE gateways ADD COLUMN offline_since BIGINT;
+	ALTER TABLE gateways ADD COLUMN offline_alert_id TEXT;
+	ALTER TABLE incidents ADD COLUMN inhibited INTEGER NOT NULL DEFAULT 0`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
