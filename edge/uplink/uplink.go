@@ -66,6 +66,13 @@ type Uplink struct {
 	hbNow   chan struct{}
 	started time.Time
 	rev     atomic.Int64 // config revision applied by the daemon, reported in heartbeats
+	gen     atomic.Int64 // connection generation, bumped by onConnect
+
+	// sentAt remembers when each pending alert was last published on the current
+	// connection (owned by Run's goroutine), so a resend tick repeats only alerts
+	// that waited a full interval for their ack instead of the whole backlog.
+	sentAt  map[mqttv1.AckItem]time.Time
+	sentGen int64
 
 	// Back-off hooks, replaced in tests: randN returns a uniform value in [0, n);
 	// sleep waits d or until ctx is done (false).
@@ -82,7 +89,7 @@ type Uplink struct {
 // New prepares an uplink (reading TLS files now, so a wrong path fails at start);
 // nothing connects until Run.
 func New(opt Options, box Outbox, log *slog.Logger) (*Uplink, error) {
-	u := &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 64),
+	u := &Uplink{opt: opt, box: box, log: log, kick: make(chan struct{}, 1), lost: make(chan struct{}, 1), inbox: make(chan mqtt.Message, 256),
 		hbNow: make(chan struct{}, 1), started: time.Now(), randN: rand.Int64N, sleep: sleepCtx}
 	o, err := u.clientOptions()
 	if err != nil {
@@ -190,6 +197,7 @@ func (u *Uplink) tlsConfig() (*tls.Config, error) {
 // back with the new subscription.
 func (u *Uplink) onConnect(c mqtt.Client) {
 	u.Connects.Add(1)
+	u.gen.Add(1)
 	u.log.Info("mqtt connected", "broker", u.opt.Broker)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		select {
@@ -280,19 +288,40 @@ func (u *Uplink) connect(ctx context.Context, n int) {
 	}
 }
 
-// sendPending publishes every pending alert in order; they stay in the outbox.
+// sendPending publishes pending alerts in order (those not sent within the resend
+// interval on this connection); they stay in the outbox until acknowledged.
 func (u *Uplink) sendPending(ctx context.Context) {
 	if !u.client.IsConnectionOpen() {
 		return
+	}
+	if g := u.gen.Load(); g != u.sentGen || u.sentAt == nil {
+		// A new connection: everything unacknowledged goes again, in order.
+		u.sentAt, u.sentGen = map[mqttv1.AckItem]time.Time{}, g
 	}
 	pending, err := u.box.Pending(500)
 	if err != nil {
 		u.log.Error("read outbox", "err", err)
 		return
 	}
+	now := time.Now()
+	held := make(map[mqttv1.AckItem]bool, len(pending))
+	for _, a := range pending {
+		held[a.Key()] = true
+	}
+	for k := range u.sentAt {
+		if !held[k] {
+			delete(u.sentAt, k) // acknowledged
+		}
+	}
 	for _, a := range pending {
 		if ctx.Err() != nil {
 			return
+		}
+		// Acks arriving during a long backlog are applied as we go, so paho's handler
+		// never finds the inbox full.
+		u.drainInbox()
+		if last, ok := u.sentAt[a.Key()]; ok && now.Sub(last) < u.opt.ResendInterval {
+			continue
 		}
 		b, err := mqttv1.Encode(a)
 		if err != nil {
@@ -305,6 +334,7 @@ func (u *Uplink) sendPending(ctx context.Context) {
 			u.log.Warn("publish alert; will resend", "id", a.ID, "err", t.Error())
 			return
 		}
+		u.sentAt[a.Key()] = time.Now()
 		u.Published.Add(1)
 	}
 	u.sendTelemetry(ctx)
@@ -343,6 +373,17 @@ func (u *Uplink) sendTelemetry(ctx context.Context) {
 	}
 	if len(batches) == 50 {
 		u.Kick() // more to send: continue after serving acks and ticks
+	}
+}
+
+func (u *Uplink) drainInbox() {
+	for {
+		select {
+		case m := <-u.inbox:
+			u.handle(m)
+		default:
+			return
+		}
 	}
 }
 
