@@ -50,10 +50,10 @@
       call: '拨打',
       callLabel: '拨打 {name} 电话 {phone}',
       noRecord: '无记录',
-      evidenceLast: '最后{signal} {time}，已 {dur}',
+      evidenceLast: '最后{signal} {time}，已\u00a0{dur}',
       evidenceNever: '{signal}：无记录',
       evidenceJustNow: '最后{signal} {time}，刚刚',
-      evidenceQuiet: '{signal}：已 {dur}',
+      evidenceQuiet: '{signal}：已\u00a0{dur}',
       sig_water: '用水',
       sig_motion: '活动',
       sig_door: '开门',
@@ -131,7 +131,7 @@
       call: 'Call',
       callLabel: 'Call {name} at {phone}',
       noRecord: 'none',
-      evidenceLast: 'Last {signal} {time}, {dur} ago',
+      evidenceLast: 'Last {signal} {time}, {dur}\u00a0ago',
       evidenceNever: 'No {signal} recorded',
       evidenceJustNow: 'Last {signal} {time}, just now',
       evidenceQuiet: 'No {signal} for {dur}',
@@ -144,10 +144,10 @@
       sig_button: 'button press',
       sig_heartbeat: 'heartbeat',
       sigUnknown: '"{code}" signal',
-      durLess: 'under 1 min',
-      durMin: '{m} min',
-      durHour: '{h} h {mm} min',
-      durDay: '{d} d {h} h',
+      durLess: 'under\u00a01\u00a0min',
+      durMin: '{m}\u00a0min',
+      durHour: '{h}\u00a0h\u00a0{mm}\u00a0min',
+      durDay: '{d}\u00a0d\u00a0{h}\u00a0h',
       yesterday: 'yesterday',
       dateMD: '{Mon} {D}',
       dateYMD: '{Mon} {D}, {Y}',
@@ -265,6 +265,8 @@
   }
 
   // Seconds as "12小时03分钟" / "12 h 03 min"; days as "2天3小时" / "2 d 3 h".
+  // The English units are joined by no-break spaces (and the Chinese evidence
+  // lines use word-break: keep-all) so a duration never wraps in the middle.
   function formatDuration(sec) {
     sec = Math.max(0, Math.floor(Number(sec) || 0));
     var mins = Math.floor(sec / 60);
