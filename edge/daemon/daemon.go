@@ -21,6 +21,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shouwang-care/shouwang/edge/config"
+	"github.com/shouwang-care/shouwang/edge/meterbus"
+	"github.com/shouwang-care/shouwang/edge/metersim"
 	"github.com/shouwang-care/shouwang/edge/outbox"
 	"github.com/shouwang-care/shouwang/edge/rules"
 	"github.com/shouwang-care/shouwang/edge/sdnotify"
@@ -112,7 +114,12 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		d.clock = clk
 		// Rules are evaluated every virtual minute (at least every 20 ms of real time).
 		d.tick = max(20*time.Millisecond, clk.Real(time.Minute))
-		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, WaterM3: 123.4567, PowerKWh: 5012.31})
+		meters, err := d.simulatedMeters(clk)
+		if err != nil {
+			box.Close()
+			return nil, err
+		}
+		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, Meters: meters})
 	}
 	d.up, err = uplink.New(uplink.Options{
 		Broker: cfg.MQTT.Broker, GatewayID: cfg.GatewayID, Username: cfg.MQTT.Username, Password: password,
@@ -128,6 +135,53 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 	d.up.SetConfigRevision(d.remote.Revision)
 	d.register(reg)
 	return d, nil
+}
+
+// simulatedMeters starts a water meter (CJ/T 188) and an electricity meter
+// (DL/T 645) behind pseudo-terminals and reads them with the same bus code and
+// codecs as real meters on RS-485; only the wire is simulated.
+func (d *Daemon) simulatedMeters(clk *sim.Clock) (*metersim.Sim, error) {
+	const waterAddr, powerAddr = "00000000000001", "000000000002"
+	ms, err := metersim.New(
+		metersim.Spec{Protocol: metersim.CJT188, Address: waterAddr, Total: 123.4567},
+		metersim.Spec{Protocol: metersim.DLT645, Address: powerAddr, Total: 5012.31})
+	if err != nil {
+		return nil, fmt.Errorf("simulated meters: %w", err)
+	}
+	// A reading every 10 virtual minutes, as often as a real line allows.
+	every := max(100*time.Millisecond, clk.Real(10*time.Minute))
+	for _, m := range []struct{ proto, addr, sensor string }{{metersim.CJT188, waterAddr, "water"}, {metersim.DLT645, powerAddr, "power"}} {
+		master, slave, err := metersim.OpenPTY()
+		if err != nil {
+			return nil, fmt.Errorf("simulated meters: %w", err)
+		}
+		bus, err := meterbus.NewBus(meterbus.BusConfig{Port: slave, Protocol: m.proto, ResponseTimeout: 500 * time.Millisecond,
+			Meters: []meterbus.MeterConfig{{Address: m.addr, Sensor: m.sensor, Interval: every, MaxPerHour: 1000}}}, nil, d.log.With("sim", m.sensor))
+		if err != nil {
+			master.Close()
+			return nil, fmt.Errorf("simulated meters: %w", err)
+		}
+		bus.Clock = clk.Now
+		d.sources = append(d.sources, bus, &servedMeter{sim: ms, port: master})
+	}
+	return ms, nil
+}
+
+// servedMeter runs the meter simulator on its end of a pseudo-terminal.
+type servedMeter struct {
+	sim  *metersim.Sim
+	port *os.File
+}
+
+func (s *servedMeter) Run(ctx context.Context, _ chan<- event.Event) error {
+	go func() {
+		<-ctx.Done()
+		s.port.Close() // unblocks Serve's read
+	}()
+	if err := s.sim.Serve(ctx, s.port); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }
 
 // newID makes alert IDs: UUIDv7 is unique without coordination and sorts by time.

@@ -32,6 +32,9 @@ type Bus struct {
 	cfg  BusConfig
 	open Opener
 	log  *slog.Logger
+	// Clock stamps events and measures use rates; nil is time.Now. The simulated
+	// home sets its fast clock here (polling itself always runs on real time).
+	Clock func() time.Time
 
 	running atomic.Bool
 	stats   stats
@@ -150,6 +153,9 @@ func (b *Bus) poll(ctx context.Context, m *meter, out chan<- event.Event) error 
 		return ctx.Err()
 	}
 	now := time.Now()
+	if b.Clock != nil {
+		now = b.Clock()
+	}
 	if err != nil {
 		b.stats.failures.Add(1)
 		m.failed++
@@ -175,7 +181,7 @@ func (b *Bus) poll(ctx context.Context, m *meter, out chan<- event.Event) error 
 			// A USB adapter that was unplugged and replugged can leave an fd
 			// that neither errors nor delivers: start over from the path.
 			b.closePort(fmt.Sprintf("%d polls in a row failed", b.failRun))
-			b.openAt = now
+			b.openAt = time.Now()
 		}
 		return nil
 	}

@@ -77,11 +77,21 @@ func Normal() Scenario {
 	return Scenario{Name: "normal", Events: s}
 }
 
+// Meters is where the resident's water and electricity use goes when the meters
+// are simulated devices (read by the daemon over a serial line) rather than events.
+type Meters interface {
+	AddWater(litres float64)
+	AddEnergy(kwh float64)
+}
+
 // Home plays a scenario on a clock.
 type Home struct {
 	Clock    *Clock
 	Scenario Scenario
-	WaterM3  float64 // meter totals at the start
+	// Meters, when set, receives water and energy use and Home emits no meter
+	// events: the daemon polls the simulated meters through the real codecs.
+	Meters   Meters
+	WaterM3  float64 // meter totals at the start (when Meters is nil)
 	PowerKWh float64
 	// ReadEvery is the virtual interval of meter readings, as a real meter poller would
 	// produce whether or not anything was used.
@@ -111,7 +121,7 @@ func (h *Home) Run(ctx context.Context, out chan<- event.Event) error {
 		// Merge scenario steps and periodic readings in time order, as real sensors would.
 		for {
 			stepDue := next < len(h.Scenario.Events) && h.Scenario.Events[next].At <= elapsed
-			readDue := nextRead <= elapsed
+			readDue := h.Meters == nil && nextRead <= elapsed
 			if !stepDue && !readDue {
 				break
 			}
@@ -129,6 +139,14 @@ func (h *Home) Run(ctx context.Context, out chan<- event.Event) error {
 			e := event.Event{T: start.Add(s.At), Sensor: s.Sensor, Kind: s.Kind}
 			switch s.Kind {
 			case event.Meter:
+				if h.Meters != nil {
+					if s.Litres > 0 {
+						h.Meters.AddWater(s.Litres)
+					} else {
+						h.Meters.AddEnergy(s.KWh)
+					}
+					continue
+				}
 				if s.Litres > 0 {
 					water += s.Litres / 1000
 					e.TotalM3 = event.Float(water)
