@@ -1,0 +1,274 @@
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEdgePackage builds the amd64 shouwang-edge .deb with
+// deploy/packages/build.sh (nfpm via go run), installs, upgrades, removes and
+// purges it in a throwaway root with dpkg --root (maintainer scripts run
+// chrootless and honour $DPKG_ROOT), and checks files, modes, the user and
+// its groups, and that the host was not touched.
+func TestEdgePackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a .deb with nfpm (go run, needs the Go module proxy or cache) and runs dpkg: skipped with -short")
+	}
+	for _, tool := range []string{"dpkg", "dpkg-deb", "useradd", "groupadd", "usermod"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: %v", tool, err)
+		}
+	}
+	hostPasswd, _ := os.ReadFile("/etc/passwd")
+	hostGroup, _ := os.ReadFile("/etc/group")
+	out := t.TempDir()
+
+	build := func(version string) string {
+		t.Helper()
+		start := time.Now()
+		cmd := exec.Command("sh", "packages/build.sh", version, out, "edge-amd64")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("build.sh: %v\n%s", err, b)
+		}
+		deb := filepath.Join(out, "shouwang-edge_"+version+"_amd64.deb")
+		fi, err := os.Stat(deb)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, b)
+		}
+		t.Logf("built %s (%d KiB) in %v", filepath.Base(deb), fi.Size()>>10, time.Since(start).Round(time.Millisecond))
+		return deb
+	}
+	deb1 := build("1.0.0")
+
+	// The throwaway root: the passwd/group files of a minimal Debian (dialout
+	// but no gpio, as on Debian proper), an empty dpkg database knowing
+	// passwd (our only dependency).
+	root := filepath.Join(t.TempDir(), "root")
+	for _, d := range []string{"etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/sbin", "var/log"} {
+		mkdir(t, filepath.Join(root, d))
+	}
+	write(t, root, "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+	write(t, root, "etc/group", "root:x:0:\ndialout:x:20:\n", 0o644)
+	write(t, root, "etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640)
+	write(t, root, "etc/gshadow", "root:*::\ndialout:*::\n", 0o640)
+	write(t, root, "var/lib/dpkg/status", "Package: passwd\nStatus: install ok installed\nPriority: required\nSection: admin\nMaintainer: x\nArchitecture: amd64\nVersion: 1:4.13+dfsg1-1\nDescription: fake\n\n", 0o644)
+	write(t, root, "var/lib/dpkg/available", "", 0o644)
+
+	dpkg := func(args ...string) string {
+		t.Helper()
+		start := time.Now()
+		all := append([]string{"--root=" + root, "--force-script-chrootless", "--log=" + filepath.Join(root, "var/log/dpkg.log")}, args...)
+		cmd := exec.Command("dpkg", all...)
+		cmd.Stdin = nil // a conffile prompt would fail instead of hang
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		t.Logf("dpkg %s: %v", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+		return string(b)
+	}
+
+	dpkg("-i", deb1)
+	users := readColon(t, filepath.Join(root, "etc/passwd"))
+	groups := readColon(t, filepath.Join(root, "etc/group"))
+	u, ok := users["shouwang"]
+	if !ok {
+		t.Fatalf("no user shouwang in %v", users)
+	}
+	if uid, _ := strconv.Atoi(u[2]); uid == 0 || uid >= 1000 || u[6] != "/usr/sbin/nologin" {
+		t.Errorf("user shouwang: %v; want a system uid and nologin", u)
+	}
+	gid, _ := strconv.Atoi(groups["shouwang"][2])
+	if u[3] != groups["shouwang"][2] {
+		t.Errorf("shouwang primary group %s, group shouwang is %d", u[3], gid)
+	}
+	for _, g := range []string{"dialout", "gpio"} {
+		if !strings.Contains(","+groups[g][3]+",", ",shouwang,") {
+			t.Errorf("group %s: %v, want member shouwang", g, groups[g])
+		}
+	}
+	if groups["dialout"][2] != "20" {
+		t.Errorf("existing dialout group changed: %v", groups["dialout"])
+	}
+
+	checkFile := func(path string, mode os.FileMode, uid, gid int) {
+		t.Helper()
+		fi, err := os.Lstat(filepath.Join(root, path))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != mode || int(st.Uid) != uid || int(st.Gid) != gid {
+			t.Errorf("%s: %v %d:%d, want %v %d:%d", path, fi.Mode().Perm(), st.Uid, st.Gid, mode, uid, gid)
+		}
+	}
+	checkFile("usr/bin/shouwang-edge", 0o755, 0, 0)
+	checkFile("etc/shouwang", 0o750, 0, gid)
+	checkFile("etc/shouwang/edge.yaml", 0o640, 0, gid)
+	checkFile("usr/lib/systemd/system/shouwang-edge.service", 0o644, 0, 0)
+	checkFile("usr/lib/systemd/journald.conf.d/50-shouwang-edge.conf", 0o644, 0, 0)
+	status := dpkg("-s", "shouwang-edge")
+	if !strings.Contains(status, "Status: install ok installed") || !strings.Contains(status, "/etc/shouwang/edge.yaml") {
+		t.Errorf("dpkg -s:\n%s", status)
+	}
+
+	// The binary in the package runs.
+	if b, err := exec.Command(filepath.Join(root, "usr/bin/shouwang-edge"), "--help").CombinedOutput(); err != nil && !bytes.Contains(b, []byte("config")) {
+		t.Errorf("shouwang-edge --help: %v\n%s", err, b)
+	}
+
+	// The unit files: systemd-analyze verify must have nothing to say.
+	verifyUnits(t, root)
+
+	// Upgrade: an edited config survives, the upgrade does not prompt.
+	edited := "# edited by the installer\n" + readFile(t, filepath.Join(root, "etc/shouwang/edge.yaml"))
+	write(t, root, "etc/shouwang/edge.yaml", edited, 0o640)
+	mkdir(t, filepath.Join(root, "var/lib/shouwang-edge"))
+	write(t, root, "var/lib/shouwang-edge/outbox.db", "state", 0o600)
+	deb2 := build("1.0.1")
+	dpkg("-i", deb2)
+	if got := readFile(t, filepath.Join(root, "etc/shouwang/edge.yaml")); got != edited {
+		t.Errorf("upgrade replaced the edited config:\n%s", got)
+	}
+	if s := dpkg("-s", "shouwang-edge"); !strings.Contains(s, "Version: 1.0.1") {
+		t.Errorf("after upgrade:\n%s", s)
+	}
+	checkFile("etc/shouwang/edge.yaml", 0o640, 0, gid)
+	if n := strings.Count(readFile(t, filepath.Join(root, "etc/passwd")), "\nshouwang:"); n != 1 {
+		t.Errorf("%d shouwang users after upgrade", n)
+	}
+
+	// Remove: the binary goes, config and state stay.
+	dpkg("-r", "shouwang-edge")
+	gone(t, root, "usr/bin/shouwang-edge", "usr/lib/systemd/system/shouwang-edge.service")
+	exists(t, root, "etc/shouwang/edge.yaml", "var/lib/shouwang-edge/outbox.db")
+	// Purge: config and state go, the user stays.
+	dpkg("-P", "shouwang-edge")
+	gone(t, root, "etc/shouwang/edge.yaml", "etc/shouwang", "var/lib/shouwang-edge")
+	if _, ok := readColon(t, filepath.Join(root, "etc/passwd"))["shouwang"]; !ok {
+		t.Error("purge removed the user")
+	}
+
+	// Nothing leaked onto the host.
+	if p, _ := os.ReadFile("/etc/passwd"); !bytes.Equal(p, hostPasswd) {
+		t.Error("the host's /etc/passwd changed")
+	}
+	if g, _ := os.ReadFile("/etc/group"); !bytes.Equal(g, hostGroup) {
+		t.Error("the host's /etc/group changed")
+	}
+}
+
+// verifyUnits runs systemd-analyze verify on the units as installed (edge)
+// and as shipped (cloud), with ExecStart pointed at an existing binary.
+func verifyUnits(t *testing.T, root string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatalf("systemd-analyze not found (Debian package systemd): %v", err)
+	}
+	dir := t.TempDir()
+	units := map[string]string{
+		"shouwang-edge.service":  readFile(t, filepath.Join(root, "usr/lib/systemd/system/shouwang-edge.service")),
+		"shouwang-cloud.service": readFile(t, "cloud/shouwang-cloud.service"),
+	}
+	edgeBin := filepath.Join(root, "usr/bin/shouwang-edge")
+	for name, text := range units {
+		for _, want := range []string{"User=shouwang", "NoNewPrivileges=yes", "ProtectSystem=strict", "MemoryMax=", "StateDirectory="} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: no %s", name, want)
+			}
+		}
+		if regexp.MustCompile(`(?m)^(StandardOutput|StandardError)=(file|append|truncate):`).MatchString(text) {
+			t.Errorf("%s logs to a file; journald only", name)
+		}
+		text = strings.ReplaceAll(text, "/usr/bin/shouwang-edge", edgeBin)
+		text = strings.ReplaceAll(text, "/usr/bin/shouwang-cloud", edgeBin)
+		write(t, dir, name, text, 0o644)
+	}
+	cmd := exec.Command(sa, "verify", "shouwang-edge.service", "shouwang-cloud.service")
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(b)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, b)
+	}
+	for name := range units {
+		cmd := exec.Command(sa, "security", "--offline=yes", name)
+		cmd.Dir = dir
+		b, _ := cmd.CombinedOutput()
+		if m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindSubmatch(b); m != nil {
+			t.Logf("systemd-analyze security %s: %s %s", name, m[1], m[2])
+		}
+	}
+}
+
+func readColon(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Split(sc.Text(), ":")
+		m[fs[0]] = fs
+	}
+	return m
+}
+
+func mkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, dir, name, text string, mode os.FileMode) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func gone(t *testing.T, root string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("%s still there", p)
+		}
+	}
+}
+
+func exists(t *testing.T, root string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
