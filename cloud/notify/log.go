@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"sync"
@@ -118,8 +119,11 @@ func NewSQLLog(db *sql.DB) (*SQLLog, error) {
 
 // Record inserts one attempt.
 func (l *SQLLog) Record(ctx context.Context, a Attempt) error {
+	// id: insertion time (ns, big-endian) then random bytes, so ORDER BY id
+	// is insertion order even within one millisecond.
 	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
+	binary.BigEndian.PutUint64(id[:8], uint64(time.Now().UnixNano()))
+	if _, err := rand.Read(id[8:]); err != nil {
 		return err
 	}
 	_, err := l.db.ExecContext(ctx, `INSERT INTO notify_delivery_log
@@ -149,7 +153,7 @@ func (l *SQLLog) Delivered(ctx context.Context, channel, recipientID, key string
 // timeline and tests).
 func (l *SQLLog) Attempts(ctx context.Context, key string) ([]Attempt, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT at_ms, channel, recipient_id, msg_key, incident_id, kind, attempt, status, reason, error, latency_ms
-		FROM notify_delivery_log WHERE msg_key = $1 ORDER BY at_ms, channel, attempt`, key)
+		FROM notify_delivery_log WHERE msg_key = $1 ORDER BY at_ms, id`, key)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (c WebPushConfig) Validate() error {
 			errs = append(errs, fmt.Sprintf("Subscriber %q is not an https: URL", c.Subscriber))
 		}
 	default:
-		errs = append(errs, fmt.Sprintf("Subscriber %q must start with mailto: or https: (webpush-go would prefix mailto: and Apple rejects the result)", c.Subscriber))
+		errs = append(errs, fmt.Sprintf("Subscriber %q must start with mailto: or https:", c.Subscriber))
 	}
 	if c.VAPIDPublicKey == "" {
 		errs = append(errs, "VAPIDPublicKey is empty (webpush.GenerateVAPIDKeys makes a pair)")
@@ -127,7 +127,10 @@ func (c *WebPush) Send(ctx context.Context, m Message) error {
 		urgency = webpush.UrgencyLow
 	}
 	opts := &webpush.Options{
-		Subscriber:      c.cfg.Subscriber,
+		// webpush-go v1.4.0 prefixes "mailto:" to anything not starting with
+		// "https:", so it gets the bare address (else the JWT says
+		// "mailto:mailto:…", which Apple's push service rejects).
+		Subscriber:      strings.TrimPrefix(c.cfg.Subscriber, "mailto:"),
 		VAPIDPublicKey:  c.cfg.VAPIDPublicKey,
 		VAPIDPrivateKey: c.cfg.VAPIDPrivateKey,
 		TTL:             c.cfg.TTL,
