@@ -564,11 +564,17 @@ func TestWebPushValidate(t *testing.T) {
 // ---- in-app ----
 
 type recPublisher struct {
-	mu sync.Mutex
-	vs []any
+	mu     sync.Mutex
+	events []string
+	vs     []any
 }
 
-func (p *recPublisher) Publish(v any) { p.mu.Lock(); p.vs = append(p.vs, v); p.mu.Unlock() }
+func (p *recPublisher) Publish(event string, v any) {
+	p.mu.Lock()
+	p.events = append(p.events, event)
+	p.vs = append(p.vs, v)
+	p.mu.Unlock()
+}
 
 func TestInApp(t *testing.T) {
 	if _, err := NewInApp(InAppConfig{}); err == nil {
@@ -585,7 +591,7 @@ func TestInApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, ok := p.vs[0].(InAppEvent)
-	if !ok || ev.Type != "notification" || ev.RecipientID != "u-1" || ev.Title != m.TitleEN || ev.Body != m.BodyEN || !ev.Urgent {
+	if p.events[0] != EventNotification || !ok || ev.Type != "notification" || ev.RecipientID != "u-1" || ev.Title != m.TitleEN || ev.Body != m.BodyEN || !ev.Urgent {
 		t.Fatalf("event %#v", p.vs[0])
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net"
 	"net/mail"
@@ -175,6 +176,13 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 	}
 	if c.cfg.Username != "" {
 		if err := cl.Auth(smtp.PlainAuth("", c.cfg.Username, c.cfg.Password, host)); err != nil {
+			var te *textproto.Error
+			var ne net.Error
+			if !errors.As(err, &te) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				// net/smtp refused locally (no AUTH offered, or PLAIN over an
+				// unencrypted connection to a remote host): a config problem.
+				return Permanent(NameEmail, ReasonAuth, "", err)
+			}
 			return c.smtpErr(ctx, err)
 		}
 	}

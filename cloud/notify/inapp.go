@@ -6,11 +6,20 @@ import (
 	"time"
 )
 
-// Publisher is what the in-app channel needs of the live hub
-// (cloud/live.Hub satisfies it).
+// Publisher is what the in-app channel needs of the live hub: cloud/live.Hub
+// satisfies it (the same shape as dispatch.Publisher).
 type Publisher interface {
-	Publish(v any)
+	Publish(event string, v any)
 }
+
+// PublisherFunc adapts a function (e.g. a one-argument publisher) to Publisher.
+type PublisherFunc func(event string, v any)
+
+// Publish implements Publisher.
+func (f PublisherFunc) Publish(event string, v any) { f(event, v) }
+
+// EventNotification is the SSE event name of in-app notifications.
+const EventNotification = "notification"
 
 // InAppEvent is what the in-app channel publishes. Browsers filter on
 // RecipientID (the hub broadcasts to every subscriber of the operator UI).
@@ -67,7 +76,7 @@ func (c *InApp) Send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.pub.Publish(InAppEvent{
+	c.pub.Publish(EventNotification, InAppEvent{
 		Type: "notification", Key: m.Key, IncidentID: m.IncidentID, Kind: m.Kind,
 		RecipientID: m.Recipient.ID, Title: m.Title(), Body: m.Body(), URL: m.URL,
 		Urgent: m.Urgent, At: c.now().UTC(),
