@@ -12,6 +12,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -150,6 +153,18 @@ type smtpMsg struct {
 // fakeSMTP speaks enough SMTP for net/smtp: EHLO/HELO, MAIL, RCPT, DATA,
 // RSET, NOOP, QUIT. rcptReply, if set, answers RCPT.
 func fakeSMTP(t *testing.T, rcptReply string) (addr string, got func() []smtpMsg) {
+	return fakeSMTPWith(t, smtpOpts{rcptReply: rcptReply})
+}
+
+type smtpOpts struct {
+	rcptReply  string
+	tls        *tls.Config // offer STARTTLS with this server config
+	user, pass string      // require AUTH PLAIN (after TLS) with these
+	stall      bool        // greet, then never answer
+}
+
+func fakeSMTPWith(t *testing.T, o smtpOpts) (addr string, got func() []smtpMsg) {
+	rcptReply := o.rcptReply
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -171,10 +186,16 @@ func fakeSMTP(t *testing.T, rcptReply string) (addr string, got func() []smtpMsg
 				defer wg.Done()
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(10 * time.Second))
-				r := bufio.NewReader(conn)
-				say := func(s string) { fmt.Fprintf(conn, "%s\r\n", s) }
+				var c net.Conn = conn
+				r := bufio.NewReader(c)
+				say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
 				say("220 fake.smtp ESMTP ready")
+				if o.stall {
+					io.Copy(io.Discard, r)
+					return
+				}
 				var cur smtpMsg
+				secure, authed := false, o.user == ""
 				for {
 					line, err := r.ReadString('\n')
 					if err != nil {
@@ -185,11 +206,37 @@ func fakeSMTP(t *testing.T, rcptReply string) (addr string, got func() []smtpMsg
 					switch verb {
 					case "EHLO":
 						say("250-fake.smtp greets you")
+						if o.tls != nil && !secure {
+							say("250-STARTTLS")
+						}
+						if o.user != "" && secure {
+							say("250-AUTH PLAIN")
+						}
 						say("250-8BITMIME")
 						say("250 SIZE 1048576")
+					case "STARTTLS":
+						say("220 2.0.0 Ready to start TLS")
+						tc := tls.Server(conn, o.tls)
+						if err := tc.Handshake(); err != nil {
+							return // e.g. the client rejected our certificate
+						}
+						c, r, secure = tc, bufio.NewReader(tc), true
+					case "AUTH":
+						f := strings.Fields(line)
+						want := base64.StdEncoding.EncodeToString([]byte("\x00" + o.user + "\x00" + o.pass))
+						if len(f) == 3 && f[1] == "PLAIN" && f[2] == want && secure {
+							authed = true
+							say("235 2.7.0 Authentication successful")
+						} else {
+							say("535 5.7.8 Authentication credentials invalid")
+						}
 					case "HELO", "NOOP", "RSET":
 						say("250 OK")
 					case "MAIL":
+						if !authed {
+							say("530 5.7.0 Authentication required")
+							continue
+						}
 						cur = smtpMsg{from: line}
 						say("250 OK")
 					case "RCPT":
@@ -309,6 +356,76 @@ func TestEmailClassification(t *testing.T) {
 	m.Recipient.Email = "x@example.cn"
 	if err := c.Send(context.Background(), m); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Errorf("RequireTLS without STARTTLS: %v", err)
+	}
+}
+
+func selfSignedTLS(t *testing.T) (server *tls.Config, roots *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fake.smtp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, roots
+}
+
+// The production path: STARTTLS, then AUTH PLAIN, then the message.
+func TestEmailSTARTTLSAndAuth(t *testing.T) {
+	srvTLS, roots := selfSignedTLS(t)
+	addr, got := fakeSMTPWith(t, smtpOpts{tls: srvTLS, user: "noreply@shouwang.example.cn", pass: "p@ss"})
+	cfg := EmailConfig{Addr: addr, From: "noreply@shouwang.example.cn", Username: "noreply@shouwang.example.cn", Password: "p@ss",
+		TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}, RequireTLS: true}
+	c, err := NewEmail(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMsg("k")
+	m.Recipient.Email = "x@example.cn"
+	if err := c.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if len(got()) != 1 {
+		t.Fatal("not delivered")
+	}
+	cfg.Password = "wrong"
+	c, _ = NewEmail(cfg)
+	var e *Error
+	if err := c.Send(context.Background(), m); !errors.As(err, &e) || e.Reason != ReasonAuth || e.Code != "SMTP 535" {
+		t.Fatalf("wrong password: %v", err)
+	}
+	// an untrusted certificate is not silently accepted
+	cfg.Password, cfg.TLSConfig = "p@ss", nil
+	c, _ = NewEmail(cfg)
+	if err := c.Send(context.Background(), m); err == nil {
+		t.Fatal("self-signed certificate accepted without RootCAs")
+	}
+}
+
+func TestEmailHonoursContext(t *testing.T) {
+	addr, _ := fakeSMTPWith(t, smtpOpts{stall: true})
+	c, _ := NewEmail(EmailConfig{Addr: addr, From: "noreply@shouwang.example.cn"})
+	m := testMsg("k")
+	m.Recipient.Email = "x@example.cn"
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.Send(ctx, m)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("stalled server held the send")
 	}
 }
 
@@ -598,5 +715,17 @@ func TestInApp(t *testing.T) {
 	cancel()
 	if err := c.Send(ctx, m); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
+
+// Our own SMTP timeout (not the caller's) is a transient, retryable failure.
+func TestEmailOwnTimeoutIsTransient(t *testing.T) {
+	addr, _ := fakeSMTPWith(t, smtpOpts{stall: true})
+	c, _ := NewEmail(EmailConfig{Addr: addr, From: "noreply@shouwang.example.cn", Timeout: 50 * time.Millisecond})
+	m := testMsg("k")
+	m.Recipient.Email = "x@example.cn"
+	var e *Error
+	if err := c.Send(context.Background(), m); !errors.As(err, &e) || !e.Retryable {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -139,6 +139,9 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 	}
 	msg := c.buildMessage(m, to)
 
+	// parent decides cancellation; our own Timeout expiring is a transient
+	// failure of the server, retried.
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
@@ -157,11 +160,11 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 	cl, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	defer cl.Close()
 	if err := cl.Hello(c.cfg.HelloName); err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	if ok, _ := cl.Extension("STARTTLS"); ok {
 		tc := c.cfg.TLSConfig
@@ -169,7 +172,7 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 			tc = &tls.Config{ServerName: host}
 		}
 		if err := cl.StartTLS(tc); err != nil {
-			return c.smtpErr(ctx, err)
+			return c.smtpErr(parent, err)
 		}
 	} else if c.cfg.RequireTLS {
 		return Permanent(NameEmail, ReasonAuth, "", errors.New("server does not offer STARTTLS and RequireTLS is set"))
@@ -178,29 +181,29 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 		if err := cl.Auth(smtp.PlainAuth("", c.cfg.Username, c.cfg.Password, host)); err != nil {
 			var te *textproto.Error
 			var ne net.Error
-			if !errors.As(err, &te) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+			if !errors.As(err, &te) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) && ctxDone(parent) == nil {
 				// net/smtp refused locally (no AUTH offered, or PLAIN over an
 				// unencrypted connection to a remote host): a config problem.
 				return Permanent(NameEmail, ReasonAuth, "", err)
 			}
-			return c.smtpErr(ctx, err)
+			return c.smtpErr(parent, err)
 		}
 	}
 	if err := cl.Mail(c.from.Address); err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	if err := cl.Rcpt(to.Address); err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	w, err := cl.Data()
 	if err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	if err := w.Close(); err != nil {
-		return c.smtpErr(ctx, err)
+		return c.smtpErr(parent, err)
 	}
 	_ = cl.Quit()
 	return nil
@@ -208,8 +211,8 @@ func (c *Email) Send(ctx context.Context, m Message) error {
 
 // smtpErr classifies: 4xx replies are temporary, 5xx permanent (535: auth).
 func (c *Email) smtpErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return errors.Join(ctx.Err(), err)
+	if cerr := ctxDone(ctx); cerr != nil {
+		return errors.Join(cerr, err)
 	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
@@ -224,4 +227,17 @@ func (c *Email) smtpErr(ctx context.Context, err error) error {
 		}
 	}
 	return Transient(NameEmail, "", err)
+}
+
+// ctxDone is ctx.Err(), also when the deadline has passed but the context's
+// timer has not fired yet (the connection deadline is the same instant and
+// may trip first).
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

@@ -345,6 +345,7 @@ func TestTencentErrors(t *testing.T) {
 		{"bad number", `{"Response":{"SendStatusSet":[{"PhoneNumber":"+86138","Code":"InvalidParameterValue.IncorrectPhoneNumber","Message":"bad"}],"RequestId":"R"}}`, "InvalidParameterValue.IncorrectPhoneNumber", ReasonRejected, false},
 		{"api error", `{"Response":{"Error":{"Code":"FailedOperation.TemplateIncorrectOrUnapproved","Message":"template"},"RequestId":"R"}}`, "FailedOperation.TemplateIncorrectOrUnapproved", ReasonRejected, false},
 		{"internal", `{"Response":{"Error":{"Code":"InternalError.Timeout","Message":"timeout"},"RequestId":"R"}}`, "InternalError.Timeout", ReasonTransient, true},
+		{"sig", `{"Response":{"Error":{"Code":"InternalError.SigVerificationFail","Message":"sig"},"RequestId":"R"}}`, "InternalError.SigVerificationFail", ReasonAuth, false},
 		{"api rate", `{"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"too fast"},"RequestId":"R"}}`, "RequestLimitExceeded", ReasonTransient, true},
 	}
 	for _, tc := range cases {

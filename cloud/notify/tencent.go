@@ -191,7 +191,7 @@ func (c *TencentSMS) Send(ctx context.Context, m Message) error {
 	}
 	payload, err := json.Marshal(tencentRequest{
 		PhoneNumberSet: []string{phone}, SmsSdkAppID: c.cfg.SmsSdkAppID, SignName: c.cfg.SignName,
-		TemplateID: tpl, TemplateParamSet: params, SessionContext: truncate(m.Key, 512),
+		TemplateID: tpl, TemplateParamSet: params, SessionContext: truncate(m.Key, 511),
 	})
 	if err != nil {
 		return Permanent(NameTencentSMS, ReasonInvalid, "", err)
@@ -239,10 +239,16 @@ func (c *TencentSMS) Send(ctx context.Context, m Message) error {
 	return tencentError(st.Code, fmt.Errorf("%s: %s (RequestId %s)", st.PhoneNumber, st.Message, tr.Response.RequestID))
 }
 
-// tencentError classifies API 3.0 error codes and per-number send codes.
+// tencentError classifies API 3.0 error codes and per-number send codes
+// (Tencent Cloud SMS "错误码" pages, API 382/38780 and 382/59177).
 func tencentError(code string, err error) *Error {
 	switch {
-	case strings.HasPrefix(code, "InternalError"), code == "RequestLimitExceeded",
+	case strings.HasPrefix(code, "InternalError.Sig"), code == "InternalError.RequestTimeException":
+		// signature checks and clock skew: retrying the same request cannot help
+		return Permanent(NameTencentSMS, ReasonAuth, code, err)
+	case code == "InternalError.RestApiInterfaceNotExist":
+		return Permanent(NameTencentSMS, ReasonRejected, code, err)
+	case strings.HasPrefix(code, "InternalError"), strings.HasPrefix(code, "RequestLimitExceeded"),
 		code == "ResourceUnavailable.ServiceUnavailable", code == "FailedOperation.ServiceUnavailable":
 		return &Error{Channel: NameTencentSMS, Reason: ReasonTransient, Code: code, Retryable: true, Err: err}
 	case strings.HasPrefix(code, "LimitExceeded"):
