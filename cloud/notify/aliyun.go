@@ -26,6 +26,7 @@ type AliyunSMSConfig struct {
 	SignName        string            // approved 短信签名, e.g. "守望"
 	Templates       map[string]string // Message.Kind → approved TemplateCode (SMS_…); "" key: fallback
 	Endpoint        string            // default AliyunSMSEndpoint; tests point it at httptest
+	RegionID        string            // default cn-hangzhou (as the official SDK sends)
 	// Params builds TemplateParam from a message; default DefaultSMSParams.
 	// Keys must match the ${vars} of the approved templates.
 	Params     func(Message) map[string]string
@@ -105,6 +106,9 @@ func NewAliyunSMS(cfg AliyunSMSConfig) (*AliyunSMS, error) {
 	}
 	if cfg.Params == nil {
 		cfg.Params = DefaultSMSParams
+	}
+	if cfg.RegionID == "" {
+		cfg.RegionID = "cn-hangzhou"
 	}
 	return &AliyunSMS{cfg: cfg, now: time.Now, nonce: uuid.NewString}, nil
 }
@@ -205,6 +209,7 @@ func (c *AliyunSMS) Send(ctx context.Context, m Message) error {
 		"Action":           "SendSms",
 		"Format":           "JSON",
 		"PhoneNumbers":     phone,
+		"RegionId":         c.cfg.RegionID,
 		"SignName":         c.cfg.SignName,
 		"TemplateCode":     tpl,
 		"TemplateParam":    string(tp),

@@ -157,7 +157,7 @@ func TestAliyunSendRequestShape(t *testing.T) {
 	want := map[string]string{
 		"AccessKeyId": "LTAI-test", "Action": "SendSms", "Format": "JSON", "PhoneNumbers": "13800000000",
 		"SignName": "守望", "TemplateCode": "SMS_1001", "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
-		"Timestamp": "2026-11-22T04:30:05Z", "Version": "2017-05-25", "OutId": "inc-1/dispatched/u-1",
+		"Timestamp": "2026-11-22T04:30:05Z", "Version": "2017-05-25", "OutId": "inc-1/dispatched/u-1", "RegionId": "cn-hangzhou",
 	}
 	for k, v := range want {
 		if p[k] != v {
@@ -390,5 +390,57 @@ func TestPhoneFormats(t *testing.T) {
 		if got := tencentPhone(tc.in); got != tc.tencent {
 			t.Errorf("tencentPhone(%q) = %q, want %q", tc.in, got, tc.tencent)
 		}
+	}
+}
+
+func TestFailover(t *testing.T) {
+	refused := Permanent(NameAliyunSMS, ReasonRejected, "isv.OUT_OF_SERVICE", errors.New("业务停机"))
+	busy := Transient(NameAliyunSMS, "isp.SYSTEM_ERROR", errors.New("系统错误"))
+	cases := []struct {
+		name          string
+		primary       []error
+		wantPrimary   int
+		wantSecondary int
+		wantErr       bool
+		wantRetryable bool
+	}{
+		{"primary ok", nil, 1, 0, false, false},
+		{"primary refuses → secondary", []error{refused}, 1, 1, false, false},
+		{"primary busy → no failover (ambiguous)", []error{busy}, 1, 0, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &fakeChannel{name: NameAliyunSMS, errs: tc.primary}
+			b := &fakeChannel{name: NameTencentSMS}
+			f, err := NewFailover(MediumSMS, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = f.Send(context.Background(), testMsg("k"))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if _, r, _ := classify(err); err != nil && r != tc.wantRetryable {
+				t.Fatalf("retryable %v", r)
+			}
+			ca, _ := a.count()
+			cb, _ := b.count()
+			if ca != tc.wantPrimary || cb != tc.wantSecondary {
+				t.Fatalf("calls %d/%d", ca, cb)
+			}
+		})
+	}
+	// both refuse: a non-retryable error carrying both
+	a := &fakeChannel{name: NameAliyunSMS, errs: []error{refused}}
+	b := &fakeChannel{name: NameTencentSMS, errs: []error{Permanent(NameTencentSMS, ReasonRateLimited, "LimitExceeded.DeliveryFrequencyLimit", errors.New("freq"))}}
+	f, _ := NewFailover(MediumSMS, a, b)
+	n := newTestNotifier(t, NewMemLog(), f)
+	rep, err := n.Send(context.Background(), testMsg("k"))
+	if err == nil || rep.Outcomes[0].Channel != MediumSMS || rep.Outcomes[0].Attempts != 1 || !errors.Is(err, refused) {
+		t.Fatalf("err %v rep %+v", err, rep)
+	}
+	// routed as the "sms" medium
+	if got := NewRouter(nil).Pick(testMsg("k"), []Channel{f}); len(got) != 1 {
+		t.Fatal("failover not picked for sms")
 	}
 }
