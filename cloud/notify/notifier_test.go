@@ -491,3 +491,17 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("Retry-After hint ignored: %v", got)
 	}
 }
+
+// Every channel name, and the "sms" failover, has default limits: a channel
+// missing here would be unlimited.
+func TestDefaultLimitsCoverEveryChannel(t *testing.T) {
+	d := DefaultLimits()
+	for _, name := range []string{NameInApp, NameWebPush, NameWebhook, NameEmail, NameAliyunSMS, NameTencentSMS, NameWeCom, MediumSMS} {
+		if _, ok := d[name]; !ok {
+			t.Errorf("no default limits for %q", name)
+		}
+	}
+	if d[NameWeCom].PerRecipient != PerMinute(30) {
+		t.Errorf("WeCom per-member limit %+v, want 30/min", d[NameWeCom].PerRecipient)
+	}
+}

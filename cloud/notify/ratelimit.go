@@ -37,6 +37,7 @@ func DefaultLimits() map[string]ChannelLimits {
 		NameWeCom:      {Channel: PerMinute(600), PerRecipient: PerMinute(30)},
 		NameAliyunSMS:  {Channel: PerMinute(300), PerRecipient: Limit{Rate: 20, Per: time.Hour, Burst: 5}},
 		NameTencentSMS: {Channel: PerMinute(300), PerRecipient: Limit{Rate: 20, Per: time.Hour, Burst: 5}},
+		MediumSMS:      {Channel: PerMinute(300), PerRecipient: Limit{Rate: 20, Per: time.Hour, Burst: 5}}, // a Failover named "sms"
 		NameEmail:      {Channel: PerMinute(120), PerRecipient: PerMinute(10)},
 		NameWebPush:    {PerRecipient: PerMinute(30)},
 		NameWebhook:    {Channel: PerMinute(600)},
