@@ -41,6 +41,7 @@ type Store interface {
 type Live interface {
 	Subscribe() (<-chan live.Message, func())
 	Publish(event string, v any)
+	Done() <-chan struct{}
 }
 
 // Server holds the handlers' dependencies.
@@ -293,6 +294,8 @@ func (s *Server) events(c *fiber.Ctx) error {
 		}
 		for {
 			select {
+			case <-s.live.Done():
+				return
 			case msg := <-ch:
 				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", msg.Event, msg.Data)
 			case <-ping.C:

@@ -137,6 +137,8 @@ func (d *Dispatcher) Pass(ctx context.Context) {
 		}
 		if !opened {
 			d.log.Info("alert attached to open incident; no new page", "alert", id, "incident", inc)
+			// It now shares the incident's assignee: show that live.
+			d.publishIncident(ctx, inc)
 		}
 	}
 	if _, err := d.store.EscalateDue(ctx, now, 100); err != nil {

@@ -16,10 +16,19 @@ type Message struct {
 type Hub struct {
 	mu   sync.Mutex
 	subs map[chan Message]struct{}
+	done chan struct{}
+	once sync.Once
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[chan Message]struct{}{}} }
+func NewHub() *Hub { return &Hub{subs: map[chan Message]struct{}{}, done: make(chan struct{})} }
+
+// Done is closed when the hub shuts down: streams end then, so a server shutdown
+// does not wait for the next keep-alive to notice them.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// Close ends every stream.
+func (h *Hub) Close() { h.once.Do(func() { close(h.done) }) }
 
 // Subscribe returns a channel of messages and a function to leave.
 func (h *Hub) Subscribe() (<-chan Message, func()) {

@@ -221,6 +221,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
+		s.hub.Close() // end live streams first, or shutdown waits on them
 		return app.ShutdownWithTimeout(3 * time.Second)
 	})
 	g.Go(func() error {

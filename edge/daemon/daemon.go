@@ -64,6 +64,7 @@ type Daemon struct {
 	configs chan mqttv1.Config
 	remote  mqttv1.Config // last applied cloud config
 	tick    time.Duration
+	lastT   time.Time // simulator only: latest time fed to the engine
 	// progress is the UnixNano time the rule loop last went round; the systemd
 	// watchdog is pinged only while it is recent.
 	progress atomic.Int64
@@ -191,7 +192,13 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 func (d *Daemon) AddSource(s Source) { d.sources = append(d.sources, s) }
 
 func (d *Daemon) settings() rules.Settings {
-	return rules.ApplyRemote(d.cfg.RuleSettings(), d.remote)
+	s := rules.ApplyRemote(d.cfg.RuleSettings(), d.remote)
+	if d.cfg.Simulate.Enabled {
+		// The simulated clock is monotonic by construction and runs in big steps
+		// between ticks: no wall-clock step detection.
+		s.MaxForward = 0
+	}
+	return s
 }
 
 func (d *Daemon) register(reg prometheus.Registerer) {
@@ -256,7 +263,7 @@ func (d *Daemon) Run(ctx context.Context, metrics http.Handler) error {
 // loop is the single owner of the rule engine: events, ticks and config changes are
 // serialised here.
 func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
-	d.commit(d.engine.Observe(event.Event{T: d.clock.Now(), Sensor: "gateway", Kind: event.Boot}))
+	d.commit(d.engine.Observe(event.Event{T: d.monotone(d.clock.Now()), Sensor: "gateway", Kind: event.Boot}))
 	tick := time.NewTicker(d.tick)
 	defer tick.Stop()
 	tele := time.NewTicker(d.cfg.Telemetry.Interval)
@@ -269,16 +276,33 @@ func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
 			return nil
 		case ev := <-events:
 			d.events.WithLabelValues(string(ev.Kind)).Inc()
+			ev.T = d.monotone(ev.T)
 			d.record(ev)
 			d.commit(d.engine.Observe(ev))
 		case <-tick.C:
-			d.commit(d.engine.Tick(d.clock.Now()))
+			d.commit(d.engine.Tick(d.monotone(d.clock.Now())))
 		case c := <-d.configs:
 			d.applyConfig(c)
 		case <-tele.C:
 			d.flushTelemetry()
 		}
 	}
+}
+
+// monotone keeps the simulator's timeline in order. Its clock runs up to 36000×
+// fast, so a millisecond of goroutine scheduling between the meter pollers and the
+// simulated sensors is a minute of virtual time, which the engine would rightly take
+// for a wall-clock step. Real time is left alone: there, steps are the engine's to
+// detect.
+func (d *Daemon) monotone(t time.Time) time.Time {
+	if !d.cfg.Simulate.Enabled {
+		return t
+	}
+	if t.Before(d.lastT) {
+		t = d.lastT
+	}
+	d.lastT = t
+	return t
 }
 
 // commit makes transitions durable together with the rule state, then wakes the uplink.

@@ -62,6 +62,10 @@
       sig_power: '用电',
       sig_button: '按键',
       sig_heartbeat: '心跳',
+      sig_gateway: '网关上报',
+      sig_clock: '时钟',
+      sig_prealarm: '本地预警',
+      sig_routine: '日常规律',
       sigUnknown: '“{code}”信号',
       durLess: '不到1分钟',
       durMin: '{m}分钟',
@@ -85,7 +89,16 @@
         device_offline: '设备离线',
         sensor_offline: '传感器离线',
         battery_low: '电池电量低',
-        power_lost: '网关断电'
+        power_lost: '网关断电',
+        water_leak: '疑似漏水',
+        power_flat: '长时间无用电',
+        night_door: '深夜开门',
+        routine: '日常活动未出现',
+        away_suggested: '疑似外出',
+        cancelled_by_resident: '老人已确认平安',
+        device_fault: '设备故障',
+        clock_jump: '网关时钟跳变',
+        gateway_down: '网关曾断电'
       }
     },
     en: {
@@ -143,6 +156,10 @@
       sig_power: 'power use',
       sig_button: 'button press',
       sig_heartbeat: 'heartbeat',
+      sig_gateway: 'gateway report',
+      sig_clock: 'clock',
+      sig_prealarm: 'local pre-alarm',
+      sig_routine: 'usual routine',
       sigUnknown: '"{code}" signal',
       durLess: 'under\u00a01\u00a0min',
       durMin: '{m}\u00a0min',
@@ -166,7 +183,16 @@
         device_offline: 'Device offline',
         sensor_offline: 'Sensor offline',
         battery_low: 'Battery low',
-        power_lost: 'Gateway power lost'
+        power_lost: 'Gateway power lost',
+        water_leak: 'Possible leak',
+        power_flat: 'No electricity use',
+        night_door: 'Door opened at night',
+        routine: 'Usual activity missing',
+        away_suggested: 'Probably away',
+        cancelled_by_resident: 'Resident says OK',
+        device_fault: 'Device fault',
+        clock_jump: 'Gateway clock jumped',
+        gateway_down: 'Gateway was off'
       }
     }
   };
