@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -15,11 +16,15 @@ type Retry struct {
 	Max      time.Duration // cap on one wait; default 30s
 }
 
+// backoff is Base·2^(attempt-1) with ±20 % jitter (so pages failed by one
+// outage do not retry in lockstep), at least the provider's Retry-After hint,
+// at most Max.
 func (r Retry) backoff(attempt int, hint time.Duration) time.Duration {
 	d := r.Base
 	for i := 1; i < attempt && d < r.Max; i++ {
 		d *= 2
 	}
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	if hint > d {
 		d = hint // the provider asked for longer (Retry-After)
 	}

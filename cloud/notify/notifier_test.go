@@ -482,13 +482,20 @@ func TestCollectorsRegister(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	r := Retry{Attempts: 5, Base: time.Second, Max: 5 * time.Second}
-	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second} {
-		if got := r.backoff(i+1, 0); got != want {
-			t.Errorf("backoff(%d) = %v, want %v", i+1, got, want)
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		for range 50 {
+			got := r.backoff(i+1, 0)
+			lo, hi := min(want*8/10, r.Max), min(want*12/10, r.Max)
+			if got < lo || got > hi {
+				t.Fatalf("backoff(%d) = %v, want %v–%v", i+1, got, lo, hi)
+			}
 		}
 	}
 	if got := r.backoff(1, 3*time.Second); got != 3*time.Second {
 		t.Errorf("Retry-After hint ignored: %v", got)
+	}
+	if got := r.backoff(1, time.Minute); got != r.Max {
+		t.Errorf("hint beyond Max: %v", got)
 	}
 }
 
