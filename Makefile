@@ -41,3 +41,20 @@ lint: vet
 
 clean:
 	rm -rf bin dist var
+
+# ---- operations (deploy/, docs/operations) -----------------------------------
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@latest
+# Debian versions: v1.2.3 → 1.2.3; an untagged build → 0.0.0+<describe>.
+PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v\([0-9]\)/\1/' -e '/^[0-9]*\.[0-9]*\.[0-9]/!s/^/0.0.0+/')
+
+.PHONY: packages pki vuln
+
+packages: ## .debs with nfpm: edge arm64 + armhf, cloud amd64, into dist/ (PKG_VERSION=X.Y.Z)
+	deploy/packages/build.sh $(PKG_VERSION) dist edge-arm64 edge-armhf cloud-amd64
+
+pki: ## build bin/shouwang-pki (CA, server and gateway certificates; release signing)
+	mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/shouwang-pki ./deploy/cmd/shouwang-pki
+
+vuln: ## known vulnerabilities in the code and its dependencies (needs https://vuln.go.dev)
+	GOFLAGS= $(GO) run $(GOVULNCHECK) ./...
