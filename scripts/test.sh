@@ -44,6 +44,7 @@ if [ -z "$SHORT" ]; then
 	[ -x /usr/bin/chromium ] || missing+=(chromium)
 	# A CJK font, so browser-test screenshots of the zh-CN pages show characters.
 	[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-microhei)
+	command -v systemd-analyze >/dev/null || missing+=(systemd) # deploy: systemd-analyze verify of the units
 fi
 command -v gcc >/dev/null || missing+=(gcc libc6-dev) # go test -race needs cgo
 if [ ${#missing[@]} -eq 0 ]; then
