@@ -65,7 +65,7 @@ func (b *Baseline) pActive(slot int) float64 {
 	}
 	pDay := (a + 0.5) / (s + 1)
 	p := (float64(b.Any[slot]) + 2*pDay) / (float64(b.Seen[slot]) + 2)
-	return min(p, 0.95)
+	return min(p, 0.97)
 }
 
 // learnTo closes the hours that ended before t into the baseline. Hours with a gap
@@ -111,6 +111,10 @@ func (e *Engine) powerHour(end time.Time, kwh float64) {
 	if len(e.st.PowerHours) > 24 {
 		e.st.PowerHours = e.st.PowerHours[len(e.st.PowerHours)-24:]
 	}
+	if len(e.st.PowerHours) == 24 && e.st.PowerActive.Before(end.Add(-24*time.Hour)) {
+		// The base load just became known: flatness is measured from here.
+		e.st.PowerActive = end
+	}
 	if len(e.st.PowerHours) >= 24 && kwh > e.powerBase()+orDefault(e.set.PowerMarginKW, 0.04) {
 		e.st.PowerActive = end
 	}
@@ -135,7 +139,8 @@ func (e *Engine) learned() bool {
 
 // routineLogP is the log-probability, under the learned routine, that no sign of
 // life appears in (from, to]: the sum over the hours it overlaps of log(1-p), each
-// weighted by the fraction of the hour covered. The sleep window does not count.
+// weighted by the fraction of the hour covered. The sleep window does not count
+// (counting it raised more late-wake alarms than it saved time at night).
 func (e *Engine) routineLogP(from, to time.Time) float64 {
 	var lp float64
 	if to.Sub(from) > 48*time.Hour {

@@ -12,6 +12,9 @@ import (
 // outAfter: a door closed and no motion for this long means the resident went out.
 const outAfter = 10 * time.Minute
 
+// recentLife: a sign of life this recent vetoes raising no_water.
+const recentLife = 2 * time.Hour
+
 // verdict is one rule's condition now.
 type verdict struct {
 	on  bool
@@ -28,6 +31,12 @@ func (e *Engine) evaluate(t time.Time) []mqttv1.Alert {
 	var out []mqttv1.Alert
 	if e.st.LastWaterAt.IsZero() {
 		e.st.LastWaterAt = t // the no-water clock starts with the engine
+	}
+	if away := e.away(t); away != e.st.WasAway {
+		e.st.WasAway = away
+		if !away {
+			e.st.AwayEnd = t
+		}
 	}
 	for _, r := range prealarmed {
 		out = append(out, e.settle(r, e.verdict(r, t), t)...)
@@ -82,18 +91,16 @@ func (e *Engine) settle(rule string, v verdict, t time.Time) []mqttv1.Alert {
 
 // lastLife is the latest sign of a person: water, motion, a door, an "I'm OK".
 func (e *Engine) lastLife() time.Time {
-	m := e.st.LastMotionAt
-	if e.pirFaulty() {
-		m = time.Time{}
-	}
-	return maxTime(e.st.LastWaterAt, m, e.st.LastDoorOpenAt, e.st.LastLifeAt)
+	// Motion that arrives is real even with a PIR reported faulty: a dead PIR only
+	// makes the absence of motion meaningless (see out and no_motion).
+	return maxTime(e.st.LastWaterAt, e.st.LastMotionAt, e.st.LastDoorOpenAt, e.st.LastLifeAt)
 }
 
 // out reports whether the resident seems to have gone out: the door closed, no motion
 // or water since, for outAfter. Needs a working PIR to mean anything.
 func (e *Engine) out(t time.Time) bool {
 	return !e.st.DoorClosedAt.IsZero() && !e.st.LastMotionAt.IsZero() && !e.pirFaulty() &&
-		t.Sub(e.st.DoorClosedAt) >= outAfter && e.lastLife().Before(e.st.DoorClosedAt)
+		t.Sub(e.st.DoorClosedAt) >= outAfter && e.lastLife().Before(e.st.DoorClosedAt.Add(time.Minute))
 }
 
 // severity: critical only when the signals agree — water, motion and power all quiet
@@ -123,7 +130,7 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if s.NoWater <= 0 || away {
 			return verdict{}
 		}
-		last := maxTime(e.st.LastWaterAt, e.st.LastLifeAt)
+		last := maxTime(e.st.LastWaterAt, e.st.LastLifeAt, e.st.AwayEnd)
 		thr := s.NoWater
 		var ev []mqttv1.Evidence
 		if e.out(t) && s.OutNoWater > thr {
@@ -133,13 +140,21 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if t.Sub(last) < thr {
 			return verdict{}
 		}
+		if ep, open := e.st.Open[rule]; !open && t.Sub(e.lastLife()) < recentLife {
+			// Water quiet but the resident moving about: not someone on the floor.
+			return verdict{}
+		} else if open {
+			return verdict{on: true, sev: ep.Severity}
+		}
 		ev = append([]mqttv1.Evidence{{Signal: "water", LastAt: timePtr(e.st.LastWaterAt), QuietSecs: secs(t.Sub(e.st.LastWaterAt)), Threshold: secs(thr)}}, ev...)
 		return verdict{on: true, sev: e.severity(t, 2*time.Hour), ev: append(ev, e.context(t)...)}
 	case NoMotion:
 		if s.NoMotion <= 0 || away || e.st.LastMotionAt.IsZero() || e.pirFaulty() || e.out(t) {
 			return verdict{}
 		}
-		last := maxTime(e.st.LastMotionAt, e.st.LastLifeAt, e.st.BootAt)
+		// No sign of life at all, not merely no motion: a PIR that died or a resident
+		// out of its view while using water is not an emergency.
+		last := maxTime(e.lastLife(), e.restart())
 		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
 			return verdict{on: true, sev: ep.Severity}
 		}
@@ -153,7 +168,7 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if !e.learned() || away || e.out(t) {
 			return verdict{}
 		}
-		last := maxTime(e.lastLife(), e.st.BootAt)
+		last := maxTime(e.lastLife(), e.restart())
 		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
 			return verdict{on: true, sev: ep.Severity}
 		}
@@ -161,7 +176,7 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 			return verdict{}
 		}
 		lp := e.routineLogP(last, t)
-		alpha := orDefault(s.RoutineAlpha, 0.002)
+		alpha := orDefault(s.RoutineAlpha, 0.001)
 		if lp > math.Log(alpha) {
 			return verdict{}
 		}
@@ -203,8 +218,11 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if s.PowerFlat <= 0 || away || len(e.st.PowerHours) < 24 || e.out(t) {
 			return verdict{}
 		}
-		last := maxTime(e.st.PowerActive, e.st.LastLifeAt, e.st.BootAt, e.st.PowerFirstAt)
-		if t.Sub(last) < s.PowerFlat {
+		last := maxTime(e.st.PowerActive, e.st.LastLifeAt, e.restart(), e.st.PowerFirstAt)
+		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
+			return verdict{on: true, sev: ep.Severity}
+		}
+		if t.Sub(last) < s.PowerFlat || t.Sub(e.lastLife()) < recentLife {
 			return verdict{}
 		}
 		ev := []mqttv1.Evidence{{Signal: "power", LastAt: timePtr(last), QuietSecs: secs(t.Sub(last)), Threshold: secs(s.PowerFlat), Note: "at base load " + kw(e.powerBase())}}
@@ -219,7 +237,7 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if s.NoExit <= 0 || away || e.st.LastDoorOpenAt.IsZero() {
 			return verdict{}
 		}
-		last := maxTime(e.st.LastDoorOpenAt, e.st.BootAt)
+		last := maxTime(e.st.LastDoorOpenAt, e.restart())
 		if t.Sub(last) < s.NoExit {
 			return verdict{}
 		}

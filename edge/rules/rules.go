@@ -10,6 +10,7 @@ package rules
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
@@ -82,7 +83,7 @@ type Settings struct {
 func Defaults() Settings {
 	return Settings{
 		NoWater: 12 * time.Hour, NoMotion: 4 * time.Hour, NoExit: 72 * time.Hour,
-		WaterRunning: 40 * time.Minute, Leak: 24 * time.Hour, PowerFlat: 14 * time.Hour,
+		WaterRunning: 40 * time.Minute, Leak: 24 * time.Hour, PowerFlat: 20 * time.Hour,
 		NightStart: 0, NightEnd: 5 * time.Hour,
 		SleepStart: 22 * time.Hour, SleepEnd: 6*time.Hour + 30*time.Minute,
 		Routine: true, PreAlarm: 10 * time.Minute, SuggestAway: 2 * time.Hour, OutNoWater: 20 * time.Hour,
@@ -132,6 +133,8 @@ type State struct {
 	Dropped    int           `json:"dropped,omitempty"` // events with an unset clock
 	BootAt     time.Time     `json:"boot_at,omitzero"`
 	BootCheck  bool          `json:"boot_check,omitempty"` // next water reading decides use during the gap
+	WasAway    bool          `json:"was_away,omitempty"`
+	AwayEnd    time.Time     `json:"away_end,omitzero"` // quiet timers restart when away ends
 
 	WaterTotal  *float64  `json:"water_total,omitempty"` // baseline for use detection (drips add up)
 	LastWaterAt time.Time `json:"last_water_at"`
@@ -145,6 +148,7 @@ type State struct {
 	LeakSlotM3  float64   `json:"leak_slot_m3,omitempty"`
 	LeakRun     int       `json:"leak_run,omitempty"` // consecutive half-hours with flow
 	LeakMinM3   float64   `json:"leak_min_m3,omitempty"`
+	LeakSlots   []float64 `json:"leak_slots,omitempty"` // m³ of the last 16 flowing half-hours
 	LeakLPM     float64   `json:"leak_lpm,omitempty"` // known continuous leak, subtracted from use
 
 	PowerTotal   *float64  `json:"power_total,omitempty"`
@@ -199,7 +203,8 @@ func (e *Engine) State() State {
 	for k, v := range e.st.Pending {
 		st.Pending[k] = v
 	}
-	st.PowerHours = append([]float64(nil), e.st.PowerHours...)
+	st.PowerHours = slices.Clone(e.st.PowerHours)
+	st.LeakSlots = slices.Clone(e.st.LeakSlots)
 	return st
 }
 
@@ -282,9 +287,16 @@ func (e *Engine) Tick(now time.Time) []mqttv1.Alert {
 	return append(out, e.evaluate(t)...)
 }
 
+// restart is when the quiet timers last restarted without a sign of life: a boot
+// (nothing seen while off) or the end of away.
+func (e *Engine) restart() time.Time { return maxTime(e.st.BootAt, e.st.AwayEnd) }
+
 // activity is anything only a person at home does; it ends "went out".
 func (e *Engine) activity(t time.Time) {
-	e.st.DoorClosedAt = time.Time{}
+	if t.Sub(e.st.DoorClosedAt) > time.Minute {
+		// Not the PIR by the door seeing the resident leave.
+		e.st.DoorClosedAt = time.Time{}
+	}
 	if !e.st.NightDoorAt.IsZero() && t.Sub(e.st.NightDoorAt) > 2*time.Minute {
 		// Back inside (or never left): the night opening is explained.
 		e.st.NightDoorAt = time.Time{}
@@ -293,6 +305,7 @@ func (e *Engine) activity(t time.Time) {
 
 func (e *Engine) water(t time.Time, total float64) []mqttv1.Alert {
 	var out []mqttv1.Alert
+	allow := e.leakAllowance(t)
 	if e.st.WaterRaw != nil && !e.st.WaterRawAt.IsZero() && t.After(e.st.WaterRawAt) {
 		e.flow(t, total)
 	}
@@ -320,7 +333,7 @@ func (e *Engine) water(t time.Time, total float64) []mqttv1.Alert {
 		if e.st.LastWaterAt.IsZero() {
 			e.st.LastWaterAt = t
 		}
-	case total > *prev+waterEpsilon+e.leakAllowance(t):
+	case total > *prev+waterEpsilon+allow:
 		e.st.LastWaterAt = t
 		e.st.HourBits |= bitWater
 		e.activity(t)
@@ -329,7 +342,7 @@ func (e *Engine) water(t time.Time, total float64) []mqttv1.Alert {
 	default:
 		// Below the use threshold: keep the old total so slow drips add up — less a
 		// known leak's share, so a leaking cistern does not look like a resident.
-		b := min(total, *prev+e.leakAllowance(t))
+		b := min(total, *prev+allow)
 		e.st.WaterTotal = &b
 	}
 	return out
@@ -340,7 +353,9 @@ func (e *Engine) leakAllowance(t time.Time) float64 {
 	if e.st.LeakLPM <= 0 || e.st.WaterRawAt.IsZero() {
 		return 0
 	}
-	return e.st.LeakLPM / 1000 * max(1, t.Sub(e.st.WaterRawAt).Minutes())
+	// A quarter more than the learned rate: the leak is the smallest half-hour, and
+	// a cistern refills in bursts.
+	return 1.25 * e.st.LeakLPM / 1000 * max(1, t.Sub(e.st.WaterRawAt).Minutes())
 }
 
 // flow tracks "water running": every reading showing at least RunningLPM (above a
@@ -375,15 +390,17 @@ func (e *Engine) leakSlot(t time.Time, total float64) {
 	switch {
 	case slot.Sub(e.st.LeakSlot) > 30*time.Minute || used <= 0.00005:
 		// A dry half-hour, or one without readings: not continuous.
-		e.st.LeakRun, e.st.LeakMinM3, e.st.LeakLPM = 0, 0, 0
+		e.st.LeakRun, e.st.LeakMinM3, e.st.LeakLPM, e.st.LeakSlots = 0, 0, 0, nil
 	default:
-		if e.st.LeakRun == 0 || used < e.st.LeakMinM3 {
-			e.st.LeakMinM3 = used
-		}
 		e.st.LeakRun++
+		e.st.LeakSlots = append(e.st.LeakSlots, used)
+		if len(e.st.LeakSlots) > 16 {
+			e.st.LeakSlots = e.st.LeakSlots[1:]
+		}
+		e.st.LeakMinM3 = slices.Min(e.st.LeakSlots)
 		if e.st.LeakRun >= 8 {
-			// Four hours of flow in every half-hour, nights included: the smallest
-			// half-hour is the leak, and use must now exceed it.
+			// Four hours of flow in every half-hour: the smallest half-hour of the
+			// last eight hours is the leak, and use must now exceed it.
 			e.st.LeakLPM = e.st.LeakMinM3 * 1000 / 30
 		}
 	}
