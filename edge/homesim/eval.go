@@ -171,7 +171,9 @@ func Report(w io.Writer, rs []Result) {
 	}
 	fmt.Fprintln(w, "| "+strings.Join(hdr, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat("---|", len(hdr)))
-	row("incidents detected", func(r Result) string { return fmt.Sprintf("%d / %d (%.0f %%)", r.Detected, r.Incidents, pctOf(r.Detected, r.Incidents)) })
+	row("incidents detected", func(r Result) string {
+		return fmt.Sprintf("%d / %d (%.0f %%)", r.Detected, r.Incidents, pctOf(r.Detected, r.Incidents))
+	})
 	row("within 24 h", func(r Result) string { return fmt.Sprintf("%d / %d", r.Within24h, r.Incidents) })
 	row("delay by day: median / p90", func(r Result) string {
 		return fmt.Sprintf("%s / %s (n=%d)", hm(quantile(r.DelayDay, .5)), hm(quantile(r.DelayDay, .9)), len(r.DelayDay))
@@ -190,7 +192,9 @@ func Report(w io.Writer, rs []Result) {
 			return fmt.Sprintf("%s (%d/%d)", hm(quantile(ok, .5)), len(ok), len(r.ByKind[k]))
 		})
 	}
-	row("false alarms per home-month", func(r Result) string { return fmt.Sprintf("%.2f (%d in %.1f home-months)", float64(r.False)/r.HomeMonths, r.False, r.HomeMonths) })
+	row("false alarms per home-month", func(r Result) string {
+		return fmt.Sprintf("%.2f (%d in %.1f home-months)", float64(r.False)/r.HomeMonths, r.False, r.HomeMonths)
+	})
 	row("detected first by", func(r Result) string { return counts(r.DetectRule) })
 	row("false alarms by rule", func(r Result) string { return counts(r.FalseRule) })
 	row("false alarms by cause", func(r Result) string { return counts(r.FalseCause) })

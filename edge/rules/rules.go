@@ -149,7 +149,7 @@ type State struct {
 	LeakRun     int       `json:"leak_run,omitempty"` // consecutive half-hours with flow
 	LeakMinM3   float64   `json:"leak_min_m3,omitempty"`
 	LeakSlots   []float64 `json:"leak_slots,omitempty"` // m³ of the last 16 flowing half-hours
-	LeakLPM     float64   `json:"leak_lpm,omitempty"` // known continuous leak, subtracted from use
+	LeakLPM     float64   `json:"leak_lpm,omitempty"`   // known continuous leak, subtracted from use
 
 	PowerTotal   *float64  `json:"power_total,omitempty"`
 	PowerFirstAt time.Time `json:"power_first_at,omitzero"`
