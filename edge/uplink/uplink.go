@@ -218,6 +218,9 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 // offline and disconnects.
 func (u *Uplink) Run(ctx context.Context) error {
 	u.connect(ctx, 0)
+	// A heartbeat on every connect tells the cloud at once the backlog and the config
+	// revision in force, instead of up to a heartbeat interval later.
+	u.heartbeat()
 	defer func() {
 		if u.client.IsConnectionOpen() {
 			t := u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChStatus), 1, true, u.status("offline"))
@@ -235,6 +238,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			return nil
 		case <-u.lost:
 			u.connect(ctx, 1)
+			u.heartbeat()
 		case <-u.kick:
 			u.sendPending(ctx)
 		case <-resend.C:
