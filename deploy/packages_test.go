@@ -50,34 +50,7 @@ func TestEdgePackage(t *testing.T) {
 	}
 	deb1 := build("1.0.0")
 
-	// The throwaway root: the passwd/group files of a minimal Debian (dialout
-	// but no gpio, as on Debian proper), an empty dpkg database knowing
-	// passwd (our only dependency).
-	root := filepath.Join(t.TempDir(), "root")
-	for _, d := range []string{"etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/sbin", "var/log"} {
-		mkdir(t, filepath.Join(root, d))
-	}
-	write(t, root, "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644)
-	write(t, root, "etc/group", "root:x:0:\ndialout:x:20:\n", 0o644)
-	write(t, root, "etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640)
-	write(t, root, "etc/gshadow", "root:*::\ndialout:*::\n", 0o640)
-	write(t, root, "var/lib/dpkg/status", "Package: passwd\nStatus: install ok installed\nPriority: required\nSection: admin\nMaintainer: x\nArchitecture: amd64\nVersion: 1:4.13+dfsg1-1\nDescription: fake\n\n", 0o644)
-	write(t, root, "var/lib/dpkg/available", "", 0o644)
-
-	dpkg := func(args ...string) string {
-		t.Helper()
-		start := time.Now()
-		all := append([]string{"--root=" + root, "--force-script-chrootless", "--log=" + filepath.Join(root, "var/log/dpkg.log")}, args...)
-		cmd := exec.Command("dpkg", all...)
-		cmd.Stdin = nil // a conffile prompt would fail instead of hang
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-		t.Logf("dpkg %s: %v", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
-		return string(b)
-	}
-
+	root, dpkg := throwawayRoot(t)
 	dpkg("-i", deb1)
 	users := readColon(t, filepath.Join(root, "etc/passwd"))
 	groups := readColon(t, filepath.Join(root, "etc/group"))
@@ -167,6 +140,88 @@ func TestEdgePackage(t *testing.T) {
 	if g, _ := os.ReadFile("/etc/group"); !bytes.Equal(g, hostGroup) {
 		t.Error("the host's /etc/group changed")
 	}
+}
+
+// throwawayRoot makes an empty Debian-like root: the passwd/group files of a
+// minimal Debian (dialout but no gpio, as on Debian proper) and a dpkg
+// database that knows passwd (the packages' only dependency). The returned
+// function runs dpkg on it with maintainer scripts run chrootless.
+func throwawayRoot(t *testing.T) (string, func(args ...string) string) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	for _, d := range []string{"etc", "var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/sbin", "var/log"} {
+		mkdir(t, filepath.Join(root, d))
+	}
+	write(t, root, "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+	write(t, root, "etc/group", "root:x:0:\ndialout:x:20:\n", 0o644)
+	write(t, root, "etc/shadow", "root:*:19000:0:99999:7:::\n", 0o640)
+	write(t, root, "etc/gshadow", "root:*::\ndialout:*::\n", 0o640)
+	write(t, root, "var/lib/dpkg/status", "Package: passwd\nStatus: install ok installed\nPriority: required\nSection: admin\nMaintainer: x\nArchitecture: amd64\nVersion: 1:4.13+dfsg1-1\nDescription: fake\n\n", 0o644)
+	write(t, root, "var/lib/dpkg/available", "", 0o644)
+	return root, func(args ...string) string {
+		t.Helper()
+		start := time.Now()
+		all := append([]string{"--root=" + root, "--force-script-chrootless", "--log=" + filepath.Join(root, "var/log/dpkg.log")}, args...)
+		cmd := exec.Command("dpkg", all...)
+		cmd.Stdin = nil // a conffile prompt would fail instead of hang
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		t.Logf("dpkg %s: %v", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+		return string(b)
+	}
+}
+
+// TestCloudPackage builds the amd64 shouwang-cloud .deb and installs it in a
+// throwaway root: user without the edge's device groups, config 0640, the
+// operator's scripts shipped, the unit in place.
+func TestCloudPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a .deb with nfpm (go run) and runs dpkg: skipped with -short")
+	}
+	out := t.TempDir()
+	start := time.Now()
+	if b, err := exec.Command("sh", "packages/build.sh", "2.0.0", out, "cloud-amd64").CombinedOutput(); err != nil {
+		t.Fatalf("build.sh: %v\n%s", err, b)
+	}
+	t.Logf("built shouwang-cloud_2.0.0_amd64.deb in %v", time.Since(start).Round(time.Millisecond))
+	root, dpkg := throwawayRoot(t)
+	dpkg("-i", filepath.Join(out, "shouwang-cloud_2.0.0_amd64.deb"))
+	groups := readColon(t, filepath.Join(root, "etc/group"))
+	if _, ok := groups["gpio"]; ok {
+		t.Error("the cloud package created the gpio group")
+	}
+	if strings.Contains(groups["dialout"][3], "shouwang") {
+		t.Error("the cloud user is in dialout")
+	}
+	gid := groups["shouwang"][2]
+	for path, want := range map[string]string{
+		"usr/bin/shouwang-cloud":                               "-rwxr-xr-x 0:0",
+		"etc/shouwang":                                         "drwxr-x--- 0:" + gid,
+		"etc/shouwang/cloud.yaml":                              "-rw-r----- 0:" + gid,
+		"usr/lib/systemd/system/shouwang-cloud.service":        "-rw-r--r-- 0:0",
+		"usr/share/shouwang-cloud/postgres/roles.sql":          "-rw-r--r-- 0:0",
+		"usr/share/shouwang-cloud/postgres/backup.sh":          "-rwxr-xr-x 0:0",
+		"usr/share/shouwang-cloud/postgres/restore.sh":         "-rwxr-xr-x 0:0",
+		"usr/share/shouwang-cloud/mosquitto/shouwang.acl":      "-rw-r--r-- 0:0",
+		"usr/share/shouwang-cloud/influxdb/retention.influxql": "-rw-r--r-- 0:0",
+	} {
+		fi, err := os.Lstat(filepath.Join(root, path))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if got := fi.Mode().String() + " " + strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid)); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+	if b, err := exec.Command(filepath.Join(root, "usr/bin/shouwang-cloud"), "--help").CombinedOutput(); err != nil && !bytes.Contains(b, []byte("config")) {
+		t.Errorf("shouwang-cloud --help: %v\n%s", err, b)
+	}
+	dpkg("-P", "shouwang-cloud")
+	gone(t, root, "usr/bin/shouwang-cloud", "etc/shouwang")
 }
 
 // verifyUnits runs systemd-analyze verify on the units as installed (edge)
