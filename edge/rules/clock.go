@@ -48,8 +48,9 @@ func (e *Engine) advance(in time.Time, _ bool) (time.Time, []mqttv1.Alert) {
 			out = e.jumped(e.st.Now, rest)
 			rest = 0
 		} else if rest > e.set.MaxForward {
-			// The clock was set after a boot: the boot effectively happened now.
-			e.st.BootAt = e.st.Now.Add(rest)
+			// The clock was set after a boot: what was stamped since the boot with the
+			// wrong clock happened after the outage, and so did the boot.
+			e.shiftSince(e.st.BootAt, rest)
 		}
 		t = e.st.Now.Add(rest)
 	case step < 0:
@@ -98,4 +99,19 @@ func (e *Engine) boot(in time.Time) []mqttv1.Alert {
 			Signal: "gateway", LastAt: timePtr(last), QuietSecs: secs(gap), Note: "gateway was off (power cut or restart)"})...)
 	}
 	return out
+}
+
+// shiftSince moves the times recorded at or after from by d.
+func (e *Engine) shiftSince(from time.Time, d time.Duration) {
+	for _, p := range []*time.Time{&e.st.BootAt, &e.st.LastWaterAt, &e.st.LastMotionAt, &e.st.LastDoorOpenAt,
+		&e.st.DoorClosedAt, &e.st.LastLifeAt, &e.st.WaterRawAt, &e.st.PowerFirstAt, &e.st.NightDoorAt} {
+		if !p.IsZero() && !p.Before(from) {
+			*p = p.Add(d)
+		}
+	}
+	for k, p := range e.st.Pending {
+		if !p.Since.Before(from) {
+			e.st.Pending[k] = Pending{Since: p.Since.Add(d), Until: p.Until.Add(d)}
+		}
+	}
 }
