@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -419,5 +421,44 @@ func TestEdgeRestartKeepsAlerts(t *testing.T) {
 	time.Sleep(2 * time.Second) // the restarted rules must not raise the open episodes again
 	if again := c.alerts(hc); len(again) != len(list) {
 		t.Fatalf("after the edge restart: %d alerts, want the %d from before", len(again), len(list))
+	}
+}
+
+// TestPageReachesWebhook: the dispatcher's page leaves through the notify layer
+// (here the signed webhook) exactly once per incident, however often the edge resends.
+func TestPageReachesWebhook(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("X-Shouwang-Signature"), "sha256=") {
+			http.Error(w, "unsigned", http.StatusUnauthorized)
+			return
+		}
+		var b map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	c := newCloud(t, func(cfg *cloudconfig.Config) {
+		cfg.Notify.Webhook = &struct {
+			URL    string `yaml:"url"`
+			Secret string `yaml:"secret"`
+		}{URL: hook.URL, Secret: "0123456789abcdef0123"}
+	})
+	secret := c.seed("gw-e2e-0006")
+	newEdge(t, "gw-e2e-0006", "tcp://"+c.cfg.MQTT.Listen, secret, t.TempDir())
+	checkDispatched(t, c, c.client(), "no_water")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 {
+		t.Fatalf("webhook got %d pages, want 1: %v", len(bodies), bodies)
+	}
+	if s, _ := json.Marshal(bodies[0]); !strings.Contains(string(s), "王秀英") || !strings.Contains(string(s), "dispatched") {
+		t.Errorf("page body %s", s)
 	}
 }

@@ -29,6 +29,44 @@ type Config struct {
 	MQTT          MQTT          `yaml:"mqtt"`
 	Influx        Influx        `yaml:"influx"`
 	Demo          Demo          `yaml:"demo"`
+	Notify        Notify        `yaml:"notify"`
+}
+
+// Notify configures how people are paged beyond the web app (always on). Each
+// channel is off while its section is absent. SMS and WeCom are first-class: Web Push
+// through FCM is unreliable on many phones in mainland China.
+type Notify struct {
+	Webhook *struct {
+		URL    string `yaml:"url"`
+		Secret string `yaml:"secret"`
+	} `yaml:"webhook"`
+	AliyunSMS *struct {
+		AccessKeyID     string            `yaml:"access_key_id"`
+		AccessKeySecret string            `yaml:"access_key_secret"`
+		SignName        string            `yaml:"sign_name"`
+		Templates       map[string]string `yaml:"templates"` // kind (dispatched, escalated, status, "") → SMS_… code
+		Endpoint        string            `yaml:"endpoint"`
+	} `yaml:"aliyun_sms"`
+	TencentSMS *struct {
+		SecretID    string            `yaml:"secret_id"`
+		SecretKey   string            `yaml:"secret_key"`
+		SmsSdkAppID string            `yaml:"sdk_app_id"`
+		SignName    string            `yaml:"sign_name"`
+		Templates   map[string]string `yaml:"templates"`
+		Endpoint    string            `yaml:"endpoint"`
+	} `yaml:"tencent_sms"`
+	WeCom *struct {
+		CorpID     string `yaml:"corp_id"`
+		CorpSecret string `yaml:"corp_secret"`
+		AgentID    int64  `yaml:"agent_id"`
+		BaseURL    string `yaml:"base_url"`
+	} `yaml:"wecom"`
+	Email *struct {
+		Addr     string `yaml:"addr"`
+		From     string `yaml:"from"`
+		Username string `yaml:"username"`
+		Password string `yaml:"password"`
+	} `yaml:"email"`
 }
 
 // MQTT selects the embedded broker or an external one.

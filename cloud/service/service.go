@@ -27,6 +27,8 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/ingest"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/liveness"
+	"github.com/shouwang-care/shouwang/cloud/notify"
+	"github.com/shouwang-care/shouwang/cloud/paging"
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/cloud/web"
@@ -125,7 +127,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 		}
 	}
 
-	s.dispatcher = dispatch.New(s.Store, inApp{s.hub}, s.hub, nil, log, time.Second)
+	deliveryLog, err := notify.NewSQLLog(s.Store.DB())
+	if err != nil {
+		return nil, err
+	}
+	pager, err := paging.New(cfg.Notify, s.hub, deliveryLog, "http://"+cfg.HTTPAddr)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(pager.Notifier().Collectors()...)
+	s.dispatcher = dispatch.New(s.Store, pager, s.hub, nil, log, time.Second)
 	reg.MustRegister(s.dispatcher.Collectors()...)
 	s.liveness = liveness.New(s.Store, s.dispatcher.Committed, cfg.GatewayBudget, 15*time.Second, nil, log)
 	s.consumer = ingest.New(ingest.Options{
@@ -143,14 +154,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 
 // URL is where the web app is served.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() + "/" }
-
-// inApp delivers pages to the web app (the worker's open page shows them live).
-type inApp struct{ hub *live.Hub }
-
-func (n inApp) Notify(_ context.Context, p store.Page, inc store.Incident) error {
-	n.hub.Publish("page", map[string]any{"id": p.ID, "kind": p.Kind, "worker": p.Worker.ID, "incident": inc})
-	return nil
-}
 
 func (s *Service) firstRun(ctx context.Context) error {
 	n, err := s.Store.CountUsers(ctx)

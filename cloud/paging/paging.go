@@ -1,0 +1,104 @@
+// Package paging turns the dispatcher's pages into notifications: it builds the
+// message a grid worker reads (in Chinese and English) and hands it to the notify
+// layer with the page's ID as the idempotency key, so a page retried after a crash is
+// not sent twice.
+package paging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/shouwang-care/shouwang/cloud/config"
+	"github.com/shouwang-care/shouwang/cloud/notify"
+	"github.com/shouwang-care/shouwang/cloud/store"
+)
+
+// Pager implements dispatch.Notifier over a notify.Notifier.
+type Pager struct {
+	n       *notify.Notifier
+	baseURL string
+}
+
+// New builds the channels named in cfg (in-app always) and the notifier.
+func New(cfg config.Notify, hub notify.Publisher, log notify.Log, baseURL string) (*Pager, error) {
+	inapp, err := notify.NewInApp(notify.InAppConfig{Publisher: hub})
+	if err != nil {
+		return nil, err
+	}
+	chans := []notify.Channel{inapp}
+	add := func(ch notify.Channel, err error) error {
+		if err != nil {
+			return err
+		}
+		chans = append(chans, ch)
+		return nil
+	}
+	var errs []error
+	if c := cfg.Webhook; c != nil {
+		errs = append(errs, add(notify.NewWebhook(notify.WebhookConfig{URL: c.URL, Secret: c.Secret})))
+	}
+	if c := cfg.AliyunSMS; c != nil {
+		errs = append(errs, add(notify.NewAliyunSMS(notify.AliyunSMSConfig{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret,
+			SignName: c.SignName, Templates: c.Templates, Endpoint: c.Endpoint})))
+	}
+	if c := cfg.TencentSMS; c != nil {
+		errs = append(errs, add(notify.NewTencentSMS(notify.TencentSMSConfig{SecretID: c.SecretID, SecretKey: c.SecretKey,
+			SmsSdkAppID: c.SmsSdkAppID, SignName: c.SignName, Templates: c.Templates, Endpoint: c.Endpoint})))
+	}
+	if c := cfg.WeCom; c != nil {
+		errs = append(errs, add(notify.NewWeCom(notify.WeComConfig{CorpID: c.CorpID, CorpSecret: c.CorpSecret, AgentID: c.AgentID, BaseURL: c.BaseURL})))
+	}
+	if c := cfg.Email; c != nil {
+		errs = append(errs, add(notify.NewEmail(notify.EmailConfig{Addr: c.Addr, From: c.From, Username: c.Username, Password: c.Password})))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("notify config: %w", err)
+	}
+	n, err := notify.New(notify.Options{Channels: chans, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return &Pager{n: n, baseURL: strings.TrimSuffix(baseURL, "/")}, nil
+}
+
+// Notifier exposes the notify layer (metrics).
+func (p *Pager) Notifier() *notify.Notifier { return p.n }
+
+var ruleZH = map[string]string{"no_water": "长时间未用水", "no_motion": "长时间无活动", "no_exit": "多日未出门", "sos": "紧急呼叫",
+	"water_running": "持续用水", "power_flat": "长时间无用电", "night_door": "深夜开门", "routine": "日常活动未出现",
+	"gateway_offline": "网关离线", "device_fault": "设备故障"}
+
+// Notify implements dispatch.Notifier.
+func (p *Pager) Notify(ctx context.Context, pg store.Page, inc store.Incident) error {
+	causeZH, causeEN := inc.Class, inc.Class
+	if len(inc.Rules) > 0 {
+		var zh []string
+		for _, r := range inc.Rules {
+			if n, ok := ruleZH[r]; ok {
+				zh = append(zh, n)
+			} else {
+				zh = append(zh, r)
+			}
+		}
+		causeZH, causeEN = strings.Join(zh, "、"), strings.Join(inc.Rules, ", ")
+	}
+	title := "派单"
+	if pg.Kind == "escalated" {
+		title = "升级"
+	}
+	m := notify.Message{
+		Key: pg.ID, IncidentID: inc.ID, Kind: pg.Kind, Urgent: inc.Severity == "critical",
+		Recipient: notify.Recipient{ID: pg.Worker.ID, Name: pg.Worker.Name, Phone: pg.Worker.Phone, Lang: "zh-CN"},
+		TitleZH:   fmt.Sprintf("【守望%s】%s：%s", title, inc.Resident, causeZH),
+		TitleEN:   fmt.Sprintf("[Shouwang %s] %s: %s", pg.Kind, inc.Resident, causeEN),
+		BodyZH:    fmt.Sprintf("%s，%s。请尽快上门查看并在应用中接单。", inc.Address, causeZH),
+		BodyEN:    fmt.Sprintf("%s, %s. Please go to the door and accept the case in the app.", inc.Address, causeEN),
+		URL:       p.baseURL + "/#incident/" + inc.ID,
+	}
+	if _, err := p.n.Send(ctx, m); err != nil {
+		return fmt.Errorf("page %s to %s: %w", pg.ID, pg.Worker.ID, err)
+	}
+	return nil
+}
