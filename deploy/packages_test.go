@@ -87,6 +87,8 @@ func TestEdgePackage(t *testing.T) {
 		}
 	}
 	checkFile("usr/bin/shouwang-edge", 0o755, 0, 0)
+	checkFile("usr/bin/shouwang-pki", 0o755, 0, 0)
+	checkFile("usr/sbin/shouwang-update", 0o755, 0, 0)
 	checkFile("etc/shouwang", 0o750, 0, gid)
 	checkFile("etc/shouwang/edge.yaml", 0o640, 0, gid)
 	checkFile("usr/lib/systemd/system/shouwang-edge.service", 0o644, 0, 0)
@@ -110,7 +112,7 @@ func TestEdgePackage(t *testing.T) {
 	mkdir(t, filepath.Join(root, "var/lib/shouwang-edge"))
 	write(t, root, "var/lib/shouwang-edge/outbox.db", "state", 0o600)
 	deb2 := build("1.0.1")
-	dpkg("-i", deb2)
+	signedUpdate(t, root, deb1, deb2)
 	if got := readFile(t, filepath.Join(root, "etc/shouwang/edge.yaml")); got != edited {
 		t.Errorf("upgrade replaced the edited config:\n%s", got)
 	}
@@ -139,6 +141,100 @@ func TestEdgePackage(t *testing.T) {
 	}
 	if g, _ := os.ReadFile("/etc/group"); !bytes.Equal(g, hostGroup) {
 		t.Error("the host's /etc/group changed")
+	}
+}
+
+// signedUpdate upgrades root from deb1 (installed) to deb2 with the packaged
+// shouwang-update and shouwang-pki: a tampered artefact, an artefact signed by
+// another key, and a re-install of the installed version are refused and
+// leave 1.0.0 installed; the genuine 1.0.1 is installed.
+func signedUpdate(t *testing.T, root, deb1, deb2 string) {
+	t.Helper()
+	keys := t.TempDir()
+	pki := filepath.Join(root, "usr/bin/shouwang-pki") // the binary the package ships
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(root, "usr/bin")+":"+os.Getenv("PATH"),
+			"DPKG_ROOT="+root, "SHOUWANG_RELEASE_PUB="+filepath.Join(keys, "release.pub"))
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	mustRun := func(args ...string) {
+		t.Helper()
+		if out, err := run(args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	mustRun(pki, "keygen", filepath.Join(keys, "release.key"), filepath.Join(keys, "release.pub"))
+	mustRun(pki, "keygen", filepath.Join(keys, "other.key"), filepath.Join(keys, "other.pub"))
+	dir := t.TempDir()
+	cp := func(src, name string) string {
+		t.Helper()
+		dst := filepath.Join(dir, name)
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	sign := func(key, deb, version string) {
+		t.Helper()
+		mustRun(pki, "sign", "-key", filepath.Join(keys, key), "-package", "shouwang-edge", "-version", version, deb)
+	}
+	update := "packages/edge/shouwang-update"
+	installed := func() string {
+		t.Helper()
+		out, err := exec.Command("dpkg-query", "--root="+root, "-W", "-f=${Version}", "shouwang-edge").CombinedOutput()
+		if err != nil {
+			t.Fatalf("dpkg-query: %v %s", err, out)
+		}
+		return string(out)
+	}
+	refused := func(what, deb string) {
+		t.Helper()
+		out, err := run("sh", update, deb)
+		if err == nil {
+			t.Errorf("%s: shouwang-update installed it:\n%s", what, out)
+		} else {
+			t.Logf("%s refused: %s", what, strings.TrimSpace(out))
+		}
+		if v := installed(); v != "1.0.0" {
+			t.Fatalf("%s: installed version now %s", what, v)
+		}
+	}
+
+	// Tampered: signed, then one byte of the .deb changed.
+	tampered := cp(deb2, "shouwang-edge_1.0.1_amd64.deb")
+	sign("release.key", tampered, "1.0.1")
+	b, _ := os.ReadFile(tampered)
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(tampered, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused("tampered artefact", tampered)
+	os.Remove(tampered)
+
+	// Signed with a key that is not the release key.
+	other := cp(deb2, "shouwang-edge_1.0.1_amd64.deb")
+	sign("other.key", other, "1.0.1")
+	refused("foreign signature", other)
+
+	// The installed version again (a replay; the same check refuses older ones).
+	same := cp(deb1, "shouwang-edge_1.0.0_amd64.deb")
+	sign("release.key", same, "1.0.0")
+	refused("same version", same)
+
+	// Genuine.
+	good := cp(deb2, "shouwang-edge_1.0.1_amd64.deb")
+	sign("release.key", good, "1.0.1")
+	if out, err := run("sh", update, good); err != nil {
+		t.Fatalf("genuine update refused: %v\n%s", err, out)
+	}
+	if v := installed(); v != "1.0.1" {
+		t.Fatalf("after the genuine update: version %s", v)
 	}
 }
 

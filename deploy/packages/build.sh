@@ -28,8 +28,11 @@ for target in "$@"; do
 	bin="$out/bin/shouwang-$name-$arch"
 	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm \
 		go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin" "./$name/cmd/shouwang-$name"
+	pki="$out/bin/shouwang-pki-$arch"
+	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm \
+		go build -trimpath -ldflags "-s -w" -o "$pki" ./deploy/cmd/shouwang-pki
 	# GOFLAGS from the environment (-mod=…) would break go run pkg@version.
-	ARCH=$arch VERSION=$version BIN=$bin GOFLAGS= \
+	ARCH=$arch VERSION=$version BIN=$bin BIN_PKI=$pki GOFLAGS= \
 		go run "$NFPM" package --config "deploy/packages/$name.yaml" --packager deb --target "$out/"
 done
 ls "$out"/*.deb
