@@ -107,8 +107,15 @@ func Run(r io.Reader, opt Options, emit func(mqttv1.Alert)) (*rules.Engine, erro
 	return p.Engine, nil
 }
 
-// ParseLine decodes one event line (the event.Event JSON).
-func ParseLine(b []byte) (event.Event, error) { return event.ParseLine(trimSpace(b)) }
+// ParseLine decodes one event line (the event.Event JSON), and nothing after it.
+func ParseLine(b []byte) (event.Event, error) {
+	b = trimSpace(b)
+	ev, err := event.ParseLine(b)
+	if err == nil && !json.Valid(b) {
+		return event.Event{}, errors.New("event: data after the JSON object")
+	}
+	return ev, err
+}
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {

@@ -127,7 +127,9 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 	away := e.away(t)
 	switch rule {
 	case NoWater:
-		if s.NoWater <= 0 || away {
+		if s.NoWater <= 0 || away || (e.st.BootCheck && t.Sub(e.st.BootAt) < 10*time.Minute) {
+			// After a boot, the first water reading says whether water was used while
+			// the gateway was off; until it comes (or the meter proves dead), wait.
 			return verdict{}
 		}
 		last := maxTime(e.st.LastWaterAt, e.st.LastLifeAt, e.st.AwayEnd)
