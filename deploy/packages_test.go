@@ -300,6 +300,7 @@ func TestCloudPackage(t *testing.T) {
 		"usr/share/shouwang-cloud/postgres/roles.sql":          "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/postgres/backup.sh":          "-rwxr-xr-x 0:0",
 		"usr/share/shouwang-cloud/postgres/restore.sh":         "-rwxr-xr-x 0:0",
+		"usr/lib/systemd/system/shouwang-backup.timer":         "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/mosquitto/shouwang.acl":      "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/influxdb/retention.influxql": "-rw-r--r-- 0:0",
 	} {
@@ -347,7 +348,13 @@ func verifyUnits(t *testing.T, root string) {
 		text = strings.ReplaceAll(text, "/usr/bin/shouwang-cloud", edgeBin)
 		write(t, dir, name, text, 0o644)
 	}
-	cmd := exec.Command(sa, "verify", "shouwang-edge.service", "shouwang-cloud.service")
+	// The backup units as shipped, with the script pointed at the repository's copy.
+	for _, name := range []string{"shouwang-backup.service", "shouwang-backup.timer"} {
+		text := readFile(t, filepath.Join("postgres", name))
+		abs, _ := filepath.Abs("postgres/backup.sh")
+		write(t, dir, name, strings.ReplaceAll(text, "/usr/share/shouwang-cloud/postgres/backup.sh", abs), 0o644)
+	}
+	cmd := exec.Command(sa, "verify", "shouwang-edge.service", "shouwang-cloud.service", "shouwang-backup.service", "shouwang-backup.timer")
 	cmd.Dir = dir
 	b, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(b)) > 0 {
