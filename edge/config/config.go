@@ -14,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/shouwang-care/shouwang/edge/gpiosensor"
+	"github.com/shouwang-care/shouwang/edge/meterbus"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
@@ -27,6 +29,11 @@ type Config struct {
 	Rules       Rules     `yaml:"rules"`
 	Simulate    Simulate  `yaml:"simulate"`
 	Telemetry   Telemetry `yaml:"telemetry"`
+	// Buses are the RS-485 / M-Bus lines with their meters (`shouwang-edge scan
+	// --write-config` appends to this key).
+	Buses []meterbus.BusConfig `yaml:"buses"`
+	// GPIO are the sensors wired to the Pi's pins and the local buzzer/LED.
+	GPIO gpiosensor.Config `yaml:"gpio"`
 }
 
 // MQTT is the uplink to the cloud's broker.
@@ -194,6 +201,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Telemetry.BacklogBytes < 64<<10 {
 		add("telemetry.backlog_bytes", "%d, want ≥ 65536", c.Telemetry.BacklogBytes)
+	}
+	if err := (meterbus.Config{Buses: c.Buses}).Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := c.GPIO.Validate(); err != nil {
+		errs = append(errs, "gpio."+err.Error())
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

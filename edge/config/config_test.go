@@ -66,3 +66,31 @@ func TestEnvOverrides(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDevicesConfig(t *testing.T) {
+	c, err := Load(write(t, `gateway_id: gw-hz-0001
+buses:
+  - port: /dev/serial/by-id/usb-FTDI-if00-port0
+    protocol: dlt645
+    meters:
+      - {address: "000012345678", interval: 5m}
+gpio:
+  sensors:
+    - {name: pir.bathroom, type: pir, pin: GPIO17, pull: down}
+    - {name: button.sos, type: button, pin: GPIO22, pull: up, active_low: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Buses) != 1 || len(c.Buses[0].Meters) != 1 || len(c.GPIO.Sensors) != 2 {
+		t.Fatalf("%+v", c)
+	}
+	for _, tt := range []struct{ body, want string }{
+		{"gateway_id: gw-1a\nbuses:\n  - {port: /dev/ttyUSB0, protocol: dlt645, meters: [{address: '12'}, {address: '12'}]}\n", "buses[0]"},
+		{"gateway_id: gw-1a\ngpio:\n  sensors:\n    - {name: pir.x, type: pir, pin: '17'}\n", "gpio.sensors[0].pin"},
+	} {
+		if _, err := Load(write(t, tt.body)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("got %v, want %q", err, tt.want)
+		}
+	}
+}

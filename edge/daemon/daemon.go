@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shouwang-care/shouwang/edge/config"
+	"github.com/shouwang-care/shouwang/edge/gpiosensor"
 	"github.com/shouwang-care/shouwang/edge/meterbus"
 	"github.com/shouwang-care/shouwang/edge/metersim"
 	"github.com/shouwang-care/shouwang/edge/outbox"
@@ -65,6 +66,10 @@ type Daemon struct {
 	remote  mqttv1.Config // last applied cloud config
 	tick    time.Duration
 	lastT   time.Time // simulator only: latest time fed to the engine
+
+	gpio      *gpiosensor.Watcher
+	indicator *gpiosensor.Indicator // local buzzer/LED for the pre-alarm
+	stopBlink context.CancelFunc    // owned by loop
 	// progress is the UnixNano time the rule loop last went round; the systemd
 	// watchdog is pinged only while it is recent.
 	progress atomic.Int64
@@ -121,6 +126,9 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 			return nil, err
 		}
 		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, Meters: meters})
+	} else if err := d.openDevices(); err != nil {
+		box.Close()
+		return nil, err
 	}
 	d.up, err = uplink.New(uplink.Options{
 		Broker: cfg.MQTT.Broker, GatewayID: cfg.GatewayID, Username: cfg.MQTT.Username, Password: password,
@@ -183,6 +191,60 @@ func (s *servedMeter) Run(ctx context.Context, _ chan<- event.Event) error {
 		return err
 	}
 	return nil
+}
+
+// openDevices adds the real meters and GPIO sensors from the config. A configured
+// pin that does not exist stops the start with the list of pins that do.
+func (d *Daemon) openDevices() error {
+	for i, bc := range d.cfg.Buses {
+		bus, err := meterbus.NewBus(bc, nil, d.log)
+		if err != nil {
+			return fmt.Errorf("buses[%d]: %w", i, err)
+		}
+		d.sources = append(d.sources, bus)
+	}
+	if len(d.cfg.GPIO.Sensors) == 0 && len(d.cfg.GPIO.Indicators) == 0 {
+		return nil
+	}
+	resolve, err := gpiosensor.HostResolver()
+	if err != nil {
+		return fmt.Errorf("gpio: %w", err)
+	}
+	w, err := gpiosensor.Open(d.cfg.GPIO, gpiosensor.Options{Resolve: resolve})
+	if err != nil {
+		return fmt.Errorf("gpio: %w", err)
+	}
+	d.gpio = w
+	if len(d.cfg.GPIO.Indicators) > 0 {
+		d.indicator, _ = w.Indicator(d.cfg.GPIO.Indicators[0].Name)
+	}
+	d.sources = append(d.sources, w)
+	return nil
+}
+
+// signalPreAlarm blinks the local buzzer/LED while a pre-alarm waits for the
+// resident's "I'm OK" long press, and stops it when the pre-alarm ends.
+func (d *Daemon) signalPreAlarm(ctx context.Context) {
+	if d.indicator == nil {
+		return
+	}
+	active, _ := d.engine.PreAlarm()
+	switch {
+	case active && d.stopBlink == nil:
+		bctx, cancel := context.WithCancel(ctx)
+		d.stopBlink = cancel
+		go func() {
+			if err := d.indicator.Blink(bctx, gpiosensor.PreAlarm); err != nil && bctx.Err() == nil {
+				d.log.Error("pre-alarm indicator", "err", err)
+			}
+		}()
+	case !active && d.stopBlink != nil:
+		d.stopBlink()
+		d.stopBlink = nil
+		if err := d.indicator.Off(); err != nil {
+			d.log.Error("pre-alarm indicator off", "err", err)
+		}
+	}
 }
 
 // newID makes alert IDs: UUIDv7 is unique without coordination and sorts by time.
@@ -278,9 +340,14 @@ func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
 			d.events.WithLabelValues(string(ev.Kind)).Inc()
 			ev.T = d.monotone(ev.T)
 			d.record(ev)
+			if d.gpio != nil && ev.Kind != event.Motion && ev.Kind != event.Fault {
+				d.gpio.Activity(ev.T) // life elsewhere: lets a silent PIR be noticed
+			}
 			d.commit(d.engine.Observe(ev))
+			d.signalPreAlarm(ctx)
 		case <-tick.C:
 			d.commit(d.engine.Tick(d.monotone(d.clock.Now())))
+			d.signalPreAlarm(ctx)
 		case c := <-d.configs:
 			d.applyConfig(c)
 		case <-tele.C:
