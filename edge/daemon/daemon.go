@@ -212,7 +212,7 @@ func (d *Daemon) openDevices() error {
 	}
 	w, err := gpiosensor.Open(d.cfg.GPIO, gpiosensor.Options{Resolve: resolve})
 	if err != nil {
-		return fmt.Errorf("gpio: %w", err)
+		return err // already says "gpio: sensors[i] (name): …"
 	}
 	d.gpio = w
 	if len(d.cfg.GPIO.Indicators) > 0 {
