@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -446,6 +447,57 @@ func checkStore(t *testing.T, path string, committed map[string]bool, c *cloud, 
 	for id := range committed {
 		if !held[id] && stored[id+"/raised"] == 0 {
 			t.Fatalf("alert %s printed as committed is neither in the outbox nor in the cloud", id)
+		}
+	}
+}
+
+// TestSystemdNotify: the daemon run under a (fake) systemd says READY=1, pings the
+// watchdog while its rule loop runs, and says STOPPING=1 when stopped.
+func TestSystemdNotify(t *testing.T) {
+	// Before $NOTIFY_SOCKET is set: mosquitto speaks sd_notify too.
+	mq := testinfra.Mosquitto(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "200000")
+	t.Setenv("WATCHDOG_PID", "")
+	got := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	next := func() string {
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("no notification from the daemon")
+			return ""
+		}
+	}
+	e := newFaultEdge(t, "gw-fault-0005", mq.Addr, true)
+	if s := next(); s != "READY=1" {
+		t.Fatalf("first notification %q", s)
+	}
+	for range 5 {
+		if s := next(); s != "WATCHDOG=1" {
+			t.Fatalf("got %q, want WATCHDOG=1", s)
+		}
+	}
+	e.stop()
+	for s := next(); s != "STOPPING=1"; s = next() {
+		if s != "WATCHDOG=1" {
+			t.Fatalf("got %q while stopping", s)
 		}
 	}
 }
