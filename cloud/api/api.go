@@ -35,6 +35,7 @@ type Store interface {
 	Incidents(ctx context.Context, openOnly bool, limit int) ([]store.Incident, error)
 	Incident(ctx context.Context, id string) (store.Incident, error)
 	Act(ctx context.Context, id string, a store.Action, now time.Time) error
+	KPIs(ctx context.Context, since, now time.Time) (store.KPIs, error)
 }
 
 // Live is the stream of updates.
@@ -89,6 +90,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/incidents", srv.auth, srv.incidents)
 	v1.Get("/incidents/:id", srv.auth, srv.incident)
 	v1.Post("/incidents/:id/:action", srv.auth, srv.act)
+	v1.Get("/kpis", srv.auth, srv.kpis)
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
 	})
@@ -276,6 +278,24 @@ func (s *Server) act(c *fiber.Ctx) error {
 	}
 	s.live.Publish("incident", in)
 	return c.JSON(fiber.Map{"incident": in})
+}
+
+// kpis reports service figures per grid and per rule over the last ?days (default 30).
+func (s *Server) kpis(c *fiber.Ctx) error {
+	days := 30
+	if v := c.Query("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3660 {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", fmt.Sprintf("days %q: want 1–3660", v), "days")
+		}
+		days = n
+	}
+	now := time.Now()
+	k, err := s.store.KPIs(c.UserContext(), now.AddDate(0, 0, -days), now)
+	if err != nil {
+		return err
+	}
+	return c.JSON(k)
 }
 
 // events streams alert updates as server-sent events until the client goes away.

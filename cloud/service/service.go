@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 		return nil, err
 	}
 	reg.MustRegister(pager.Notifier().Collectors()...)
+	reg.MustRegister(newKPICollector(s.Store))
 	s.dispatcher = dispatch.New(s.Store, pager, s.hub, nil, log, time.Second)
 	reg.MustRegister(s.dispatcher.Collectors()...)
 	s.liveness = liveness.New(s.Store, s.dispatcher.Committed, cfg.GatewayBudget, 15*time.Second, nil, log)

@@ -249,3 +249,50 @@ func TestEscalationFiresOnceAcrossReplicas(t *testing.T) {
 		}
 	})
 }
+
+func TestKPIs(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seedChain(t, s)
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		// Three homes, three incidents: accepted after 5, 10 and 20 minutes; two
+		// resolved (one a false alarm, rated 4); one still open.
+		for i, acceptAfter := range []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute} {
+			id := []string{"k1", "k2", "k3"}[i]
+			home := "hk" + id
+			must(t, s.PutHome(ctx, Home{ID: home, GridID: "g1", Address: id}))
+			gw := "gw-kpi-000" + string(rune('1'+i))
+			must(t, s.PutGateway(ctx, gw, home, "x"))
+			a := raised(id)
+			a.Gateway = gw
+			_, err := s.IngestAlert(ctx, a, t0)
+			must(t, err)
+			inc, _ := open(t, s, id, t0)
+			escalateAt(t, s, t0)
+			must(t, s.Act(ctx, inc, Action{Name: "accept", Actor: "w1"}, t0.Add(acceptAfter)))
+			if i < 2 {
+				must(t, s.Act(ctx, inc, Action{Name: "arrive", Actor: "w1"}, t0.Add(acceptAfter+15*time.Minute)))
+				out := []string{"safe", "false_alarm"}[i]
+				must(t, s.Act(ctx, inc, Action{Name: "resolve", Actor: "w1", Outcome: out}, t0.Add(time.Hour)))
+			}
+			if i == 1 {
+				must(t, s.Act(ctx, inc, Action{Name: "evaluate", Actor: "family", Rating: 4}, t0.Add(2*time.Hour)))
+			}
+		}
+		k, err := s.KPIs(ctx, t0.Add(-time.Hour), t0.Add(3*time.Hour))
+		must(t, err)
+		if len(k.Grids) != 1 || len(k.Rules) != 1 {
+			t.Fatalf("%+v", k)
+		}
+		g := k.Grids[0]
+		if g.Key != "g1" || g.Incidents != 3 || g.Accepted != 3 || g.Resolved != 2 || g.FalseAlarms != 1 || g.FalseAlarmRatio != 0.5 {
+			t.Fatalf("grid KPI %+v", g)
+		}
+		if g.AcceptP50S != 600 || g.AcceptP90S != 1200 || g.ResolveP50S != 3600 || g.OnSiteP50S != 20*60 || g.Open1hTo24h != 1 || g.MeanRating != 4 {
+			t.Fatalf("grid KPI times %+v", g)
+		}
+		if k.Rules[0].Key != "no_water" {
+			t.Fatalf("rule KPI %+v", k.Rules[0])
+		}
+	})
+}

@@ -123,3 +123,9 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// nullInt and nullString keep scans short where many columns may be NULL.
+type (
+	nullInt    struct{ sql.NullInt64 }
+	nullString struct{ sql.NullString }
+)
