@@ -17,7 +17,7 @@ import (
 
 // DefaultRules mirrors rules.Defaults in the units of the file.
 func DefaultRules() Rules {
-	return Rules{NoWaterHours: 12, NoMotionHours: 4, NoExitDays: 3, WaterRunningMinutes: 40, LeakHours: 24,
+	return Rules{NoWaterHours: 12, NoMotionHours: 5, NoExitDays: 3, WaterRunningMinutes: 40, LeakHours: 24,
 		PowerFlatHours: 20, Night: "00:00-05:00", Sleep: "22:00-06:30", LearnRoutine: true, LearnDays: 14,
 		PreAlarm: 10 * time.Minute, SuggestAway: 2 * time.Hour, OutNoWaterHours: 20}
 }

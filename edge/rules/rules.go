@@ -82,7 +82,7 @@ type Settings struct {
 // Defaults are the recommended settings (see docs/rules-evaluation.md).
 func Defaults() Settings {
 	return Settings{
-		NoWater: 12 * time.Hour, NoMotion: 4 * time.Hour, NoExit: 72 * time.Hour,
+		NoWater: 12 * time.Hour, NoMotion: 5 * time.Hour, NoExit: 72 * time.Hour,
 		WaterRunning: 40 * time.Minute, Leak: 24 * time.Hour, PowerFlat: 20 * time.Hour,
 		NightStart: 0, NightEnd: 5 * time.Hour,
 		SleepStart: 22 * time.Hour, SleepEnd: 6*time.Hour + 30*time.Minute,
