@@ -226,6 +226,12 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 // raises several causes in one home: they group into one incident).
 func checkDispatched(t *testing.T, c *cloud, hc *http.Client, rules ...string) []store.Alert {
 	t.Helper()
+	return checkDispatchedTo(t, c, hc, "李网格员", rules...)
+}
+
+// checkDispatchedTo is checkDispatched for alerts assigned to worker.
+func checkDispatchedTo(t *testing.T, c *cloud, hc *http.Client, worker string, rules ...string) []store.Alert {
+	t.Helper()
 	var list []store.Alert
 	waitFor(t, 30*time.Second, fmt.Sprintf("alerts %v dispatched", rules), func() bool {
 		list = c.alerts(hc)
@@ -251,7 +257,7 @@ func checkDispatched(t *testing.T, c *cloud, hc *http.Client, rules ...string) [
 		if a.Class != "resident" {
 			continue
 		}
-		if a.Assignee == nil || a.Assignee.Name != "李网格员" || a.Resident != "王秀英" || a.HomeID != "home-1" || a.IncidentID == "" {
+		if a.Assignee == nil || a.Assignee.Name != worker || a.Resident != "王秀英" || a.HomeID != "home-1" || a.IncidentID == "" {
 			t.Errorf("alert %s (%s) not dispatched to the grid worker: %+v", a.ID, a.Rule, a)
 		}
 	}
