@@ -194,24 +194,15 @@ func appRights(t *testing.T, db *sql.DB, who string) {
 	}
 }
 
-// cloudAsApp reports whether shouwang-cloud can start with the app role. Today
-// cloud/store's migrate runs CREATE TABLE IF NOT EXISTS schema_migrations on
-// every start, which PostgreSQL refuses without CREATE on the schema even
-// when the table exists: until that is fixed the cloud must run as the owner
-// (docs/operations: "PostgreSQL roles"). This logs the state instead of
-// failing, so that the fix in cloud/store is visible here.
+// cloudAsApp: once migrated by the owner, the cloud starts with the DML-only role
+// (cloud/store touches no DDL when the schema is current).
 func cloudAsApp(t *testing.T, dsn string) {
 	t.Helper()
 	s, err := store.Open(context.Background(), dsn)
-	if err == nil {
-		t.Log("shouwang-cloud starts with the DML-only role")
-		s.Close()
-		return
+	if err != nil {
+		t.Fatalf("store.Open as the DML-only app role: %v", err)
 	}
-	if !strings.Contains(err.Error(), "permission denied for schema public") {
-		t.Fatalf("store.Open as the app role: %v", err)
-	}
-	t.Logf("KNOWN GAP: store.Open as the DML-only role fails (%v): run the cloud as shouwang_owner until cloud/store skips DDL when migrated", err)
+	s.Close()
 }
 
 func alert(id string) mqttv1.Alert {
