@@ -25,7 +25,7 @@ const bootGrace = 30 * time.Minute
 //     the first meter reading after the boot tells whether water was used in it.
 //
 // Each absorbed step counts in ClockJumps and opens a gateway-class clock_jump alert.
-func (e *Engine) advance(in time.Time, _ bool) (time.Time, []mqttv1.Alert) {
+func (e *Engine) advance(in time.Time) (time.Time, []mqttv1.Alert) {
 	t := in.Add(e.st.Skew)
 	if e.st.Now.IsZero() {
 		e.st.Now = t

@@ -127,7 +127,14 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 	away := e.away(t)
 	switch rule {
 	case NoWater:
-		if s.NoWater <= 0 || away || (e.st.BootCheck && t.Sub(e.st.BootAt) < 10*time.Minute) {
+		if s.NoWater <= 0 || away {
+			return verdict{}
+		}
+		if ep, open := e.st.Open[rule]; open {
+			// Held until water is used: a restart or a clock step never clears it.
+			return verdict{on: !maxTime(e.st.LastWaterAt, e.st.LastLifeAt).After(ep.RaisedAt), sev: ep.Severity}
+		}
+		if e.st.BootCheck && t.Sub(e.st.BootAt) < 10*time.Minute {
 			// After a boot, the first water reading says whether water was used while
 			// the gateway was off; until it comes (or the meter proves dead), wait.
 			return verdict{}
@@ -142,11 +149,9 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if t.Sub(last) < thr {
 			return verdict{}
 		}
-		if ep, open := e.st.Open[rule]; !open && t.Sub(e.lastLife()) < recentLife {
+		if t.Sub(e.lastLife()) < recentLife {
 			// Water quiet but the resident moving about: not someone on the floor.
 			return verdict{}
-		} else if open {
-			return verdict{on: true, sev: ep.Severity}
 		}
 		ev = append([]mqttv1.Evidence{{Signal: "water", LastAt: timePtr(e.st.LastWaterAt), QuietSecs: secs(t.Sub(e.st.LastWaterAt)), Threshold: secs(thr)}}, ev...)
 		return verdict{on: true, sev: e.severity(t, 2*time.Hour), ev: append(ev, e.context(t)...)}
@@ -156,10 +161,10 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		}
 		// No sign of life at all, not merely no motion: a PIR that died or a resident
 		// out of its view while using water is not an emergency.
-		last := maxTime(e.lastLife(), e.restart())
-		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
-			return verdict{on: true, sev: ep.Severity}
+		if ep, open := e.st.Open[rule]; open && !e.lastLife().After(ep.RaisedAt) {
+			return verdict{on: true, sev: ep.Severity} // a restart is not a sign of life
 		}
+		last := maxTime(e.lastLife(), e.restart())
 		quiet := e.awake(last, t)
 		if quiet < s.NoMotion || inWindow(e.local(t), s.SleepStart, s.SleepEnd) {
 			return verdict{}
@@ -170,10 +175,10 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if !e.learned() || away || e.out(t) {
 			return verdict{}
 		}
-		last := maxTime(e.lastLife(), e.restart())
-		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
+		if ep, open := e.st.Open[rule]; open && !e.lastLife().After(ep.RaisedAt) {
 			return verdict{on: true, sev: ep.Severity}
 		}
+		last := maxTime(e.lastLife(), e.restart())
 		if t.Sub(last) < orDefault(s.RoutineMin, 90*time.Minute) || inWindow(e.local(t), s.SleepStart, s.SleepEnd) {
 			return verdict{}
 		}
@@ -220,10 +225,10 @@ func (e *Engine) verdict(rule string, t time.Time) verdict {
 		if s.PowerFlat <= 0 || away || len(e.st.PowerHours) < 24 || e.out(t) {
 			return verdict{}
 		}
-		last := maxTime(e.st.PowerActive, e.st.LastLifeAt, e.restart(), e.st.PowerFirstAt)
-		if ep, open := e.st.Open[rule]; open && !last.After(ep.RaisedAt) {
+		if ep, open := e.st.Open[rule]; open && !maxTime(e.st.PowerActive, e.st.LastLifeAt).After(ep.RaisedAt) {
 			return verdict{on: true, sev: ep.Severity}
 		}
+		last := maxTime(e.st.PowerActive, e.st.LastLifeAt, e.restart(), e.st.PowerFirstAt)
 		if t.Sub(last) < s.PowerFlat || t.Sub(e.lastLife()) < recentLife {
 			return verdict{}
 		}

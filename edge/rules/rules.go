@@ -238,7 +238,7 @@ func (e *Engine) Observe(ev event.Event) []mqttv1.Alert {
 		out = append(out, e.boot(ev.T)...)
 		return append(out, e.evaluate(e.st.Now)...)
 	}
-	t, jumped := e.advance(ev.T, false)
+	t, jumped := e.advance(ev.T)
 	out = append(out, jumped...)
 	switch ev.Kind {
 	case event.Meter:
@@ -283,7 +283,7 @@ func (e *Engine) Tick(now time.Time) []mqttv1.Alert {
 	if now.Before(validSince) {
 		return nil
 	}
-	t, out := e.advance(now, false)
+	t, out := e.advance(now)
 	return append(out, e.evaluate(t)...)
 }
 

@@ -408,3 +408,30 @@ func TestLearnedRoutineQuietAtNight(t *testing.T) {
 		t.Fatalf("raised in hours the resident sleeps: %v", out)
 	}
 }
+
+// TestOpenSurvivesRestart: a gateway reboot is not a sign of life — open resident
+// alerts stay open across it (the e2e restart test relies on this too).
+func TestOpenSurvivesRestart(t *testing.T) {
+	h := time.Hour
+	set := only(Settings{NoWater: 12 * h, NoMotion: 4 * h})
+	e := New(set, State{}, ids())
+	out := run(e, []event.Event{water(0, 1), motion(time.Minute)}, 13*h)
+	if strings.Join(out, " ") != "no_motion/raised@03-01 10:01 no_water/raised@03-01 18:00" {
+		t.Fatalf("%v", out)
+	}
+	e = New(set, e.State(), ids())
+	boot := event.Event{T: t0.Add(14 * h), Sensor: "gateway", Kind: event.Boot}
+	got := e.Observe(boot)
+	got = append(got, e.Observe(water(14*h+time.Minute, 1))...)
+	for m := 14 * h; m < 16*h; m += time.Minute {
+		got = append(got, e.Tick(t0.Add(m))...)
+	}
+	for _, a := range got {
+		if a.Class == mqttv1.ClassResident {
+			t.Fatalf("restart changed a resident alert: %+v", a)
+		}
+	}
+	if out := e.Observe(motion(16 * h)); len(out) != 1 || out[0].Rule != NoMotion || out[0].State != mqttv1.Cleared {
+		t.Fatalf("%+v", out)
+	}
+}
