@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,7 +20,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/google/uuid"
 
+	"github.com/shouwang-care/shouwang/cloud/authz"
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/store"
@@ -36,6 +39,13 @@ type Store interface {
 	Incident(ctx context.Context, id string) (store.Incident, error)
 	Act(ctx context.Context, id string, a store.Action, now time.Time) error
 	KPIs(ctx context.Context, since, now time.Time) (store.KPIs, error)
+	AlertsIn(ctx context.Context, sc store.Scope, limit int) ([]store.Alert, error)
+	IncidentsIn(ctx context.Context, sc store.Scope, openOnly bool, limit int) ([]store.Incident, error)
+	SetPrivacy(ctx context.Context, homeID, kind string, roles []string, by string, now time.Time) error
+	AuditLog(ctx context.Context, home string, limit int) ([]store.AuditEntry, error)
+	CreateUser(ctx context.Context, u store.User) error
+	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
+	AccessStore
 }
 
 // Live is the stream of updates.
@@ -48,6 +58,7 @@ type Live interface {
 // Server holds the handlers' dependencies.
 type Server struct {
 	store    Store
+	access   AccessStore
 	live     Live
 	log      *slog.Logger
 	ready    func() error
@@ -63,7 +74,7 @@ const sessionTTL = 12 * time.Hour
 // New builds the fiber app. ready reports whether the service can do its job
 // (database reachable, broker connected) for /healthz.
 func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() error, log *slog.Logger) (*fiber.App, *Server) {
-	srv := &Server{store: s, live: live, log: log, ready: ready, throttle: newThrottle(5, time.Minute)}
+	srv := &Server{store: s, access: s, live: live, log: log, ready: ready, throttle: newThrottle(5, time.Minute)}
 	app := fiber.New(fiber.Config{
 		// Values from a request outlive handlers (SSE, logs): copy them.
 		Immutable:             true,
@@ -85,12 +96,16 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/login", srv.login)
 	v1.Post("/logout", srv.logout)
 	v1.Get("/me", srv.auth, srv.me)
-	v1.Get("/alerts", srv.auth, srv.alerts)
-	v1.Get("/events", srv.auth, srv.events)
-	v1.Get("/incidents", srv.auth, srv.incidents)
-	v1.Get("/incidents/:id", srv.auth, srv.incident)
+	v1.Get("/alerts", srv.auth, srv.can(authz.ReadAlerts), srv.alerts)
+	v1.Get("/events", srv.auth, srv.can(authz.ReadAlerts), srv.events)
+	v1.Get("/incidents", srv.auth, srv.can(authz.ReadIncidents), srv.incidents)
+	v1.Get("/incidents/:id", srv.auth, srv.can(authz.ReadIncidents), srv.incident)
 	v1.Post("/incidents/:id/:action", srv.auth, srv.act)
-	v1.Get("/kpis", srv.auth, srv.kpis)
+	v1.Get("/kpis", srv.auth, srv.can(authz.ReadKPIs), srv.kpis)
+	v1.Get("/homes/:id/privacy", srv.auth, srv.can(authz.ReadPrivacy), srv.privacy)
+	v1.Put("/homes/:id/privacy", srv.auth, srv.can(authz.WritePrivacy), srv.setPrivacy)
+	v1.Get("/audit", srv.auth, srv.can(authz.ReadAudit), srv.auditLog)
+	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
 	})
@@ -104,6 +119,8 @@ func codeFor(status int) string {
 		return "bad_request"
 	case 401:
 		return "unauthorized"
+	case 403:
+		return "forbidden"
 	case 404:
 		return "not_found"
 	case 409:
@@ -213,33 +230,80 @@ func (s *Server) alerts(c *fiber.Ctx) error {
 		}
 		limit = n
 	}
-	list, err := s.store.Alerts(c.UserContext(), limit)
+	v, err := s.viewer(c)
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []store.Alert{}
+	all, err := s.store.AlertsIn(c.UserContext(), v.scope, limit)
+	if err != nil {
+		return err
+	}
+	list, homes := []store.Alert{}, []string{}
+	for _, a := range all {
+		if v.sees(c.UserContext(), a.HomeID, a.Class, store.KindAlerts) {
+			list = append(list, a)
+			homes = append(homes, a.HomeID)
+		}
+	}
+	if err := s.audit(c, "alerts", homes...); err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"alerts": list})
 }
 
 func (s *Server) incidents(c *fiber.Ctx) error {
-	list, err := s.store.Incidents(c.UserContext(), c.Query("open") == "1", 200)
+	v, err := s.viewer(c)
 	if err != nil {
+		return err
+	}
+	all, err := s.store.IncidentsIn(c.UserContext(), v.scope, c.Query("open") == "1", 200)
+	if err != nil {
+		return err
+	}
+	list, homes := []store.Incident{}, []string{}
+	for _, in := range all {
+		if v.sees(c.UserContext(), in.HomeID, in.Class, store.KindAlerts) {
+			list = append(list, in)
+			homes = append(homes, in.HomeID)
+		}
+	}
+	if err := s.audit(c, "incidents", homes...); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"incidents": list})
 }
 
 func (s *Server) incident(c *fiber.Ctx) error {
-	in, err := s.store.Incident(c.UserContext(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no incident "+c.Params("id"), "id")
-	}
+	in, err := s.visibleIncident(c, c.Params("id"))
 	if err != nil {
 		return err
 	}
+	if in == nil {
+		return nil // response written
+	}
+	if err := s.audit(c, "incident:"+in.ID, in.HomeID); err != nil {
+		return err
+	}
 	return c.JSON(fiber.Map{"incident": in})
+}
+
+// visibleIncident loads an incident the user may see. An incident out of scope
+// answers exactly like a missing one: an ID in the URL reveals nothing.
+func (s *Server) visibleIncident(c *fiber.Ctx, id string) (*store.Incident, error) {
+	in, err := s.store.Incident(c.UserContext(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err == nil {
+		v, verr := s.viewer(c)
+		if verr != nil {
+			return nil, verr
+		}
+		if v.sees(c.UserContext(), in.HomeID, in.Class, store.KindAlerts) {
+			return &in, nil
+		}
+	}
+	return nil, jsonError(c, fiber.StatusNotFound, "not_found", "no incident "+id, "id")
 }
 
 type actRequest struct {
@@ -262,6 +326,16 @@ func (s *Server) act(c *fiber.Ctx) error {
 	}
 	u := c.Locals("user").(store.User)
 	id := c.Params("id")
+	need := authz.ActOnIncident
+	if a := c.Params("action"); a == "feedback" || a == "evaluate" {
+		need = authz.GiveFeedback
+	}
+	if !authz.Allowed(u.Role, need) {
+		return jsonError(c, fiber.StatusForbidden, "forbidden", "your role ("+u.Role+") may not "+c.Params("action")+" an incident", "")
+	}
+	if in, err := s.visibleIncident(c, id); in == nil {
+		return err
+	}
 	err := s.store.Act(c.UserContext(), id, store.Action{Name: c.Params("action"), Actor: u.Username,
 		Outcome: req.Outcome, Notes: req.Notes, Feedback: req.Feedback, Rating: req.Rating}, time.Now())
 	switch {
@@ -298,11 +372,129 @@ func (s *Server) kpis(c *fiber.Ctx) error {
 	return c.JSON(k)
 }
 
+func (s *Server) privacy(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	p, err := s.access.Privacy(c.UserContext(), home)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"home_id": home, "privacy": p})
+}
+
+type privacyRequest struct {
+	Kind  string   `json:"kind"`
+	Roles []string `json:"roles"`
+}
+
+// setPrivacy records a resident's choice of who sees one kind of their data.
+func (s *Server) setPrivacy(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	var req privacyRequest
+	if err := c.BodyParser(&req); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {kind, roles}: "+err.Error(), "")
+	}
+	err = s.store.SetPrivacy(c.UserContext(), home, req.Kind, req.Roles, v.user.Username, time.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "kind")
+	}
+	if err != nil {
+		return err
+	}
+	return s.privacy(c)
+}
+
+type userRequest struct {
+	Username  string   `json:"username"`
+	Name      string   `json:"name"`
+	Role      string   `json:"role"`
+	Password  string   `json:"password"`
+	WorkerID  string   `json:"worker_id"` // worker, technician
+	Community string   `json:"community"` // supervisor
+	Homes     []string `json:"homes"`     // family, resident
+	Relation  string   `json:"relation"`  // family: e.g. 女儿
+}
+
+// createUser adds a login with a role and its scope (admin only).
+func (s *Server) createUser(c *fiber.Ctx) error {
+	var req userRequest
+	if err := c.BodyParser(&req); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON: "+err.Error(), "")
+	}
+	field, msg := "", ""
+	switch {
+	case req.Username == "" || len(req.Username) > 64:
+		field, msg = "username", "1–64 characters"
+	case !slices.Contains(authz.Roles, req.Role):
+		field, msg = "role", fmt.Sprintf("%q, want one of %v", req.Role, authz.Roles)
+	case (req.Role == authz.Worker || req.Role == authz.Technician) && req.WorkerID == "":
+		field, msg = "worker_id", "a worker or technician login names its worker record"
+	case req.Role == authz.Supervisor && req.Community == "":
+		field, msg = "community", "a supervisor oversees a community"
+	case (req.Role == authz.Family || req.Role == authz.Resident) && len(req.Homes) == 0:
+		field, msg = "homes", "family and residents are linked to at least one home"
+	}
+	if field != "" {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", field+": "+msg, field)
+	}
+	hash, err := credential.HashPassword(req.Password)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "password")
+	}
+	u := store.User{ID: uuid.NewString(), Username: req.Username, Name: req.Name, Role: req.Role, PasswordHash: hash, WorkerID: req.WorkerID, Community: req.Community}
+	if err := s.store.CreateUser(c.UserContext(), u); err != nil {
+		return jsonError(c, fiber.StatusConflict, "conflict", err.Error(), "username")
+	}
+	for _, h := range req.Homes {
+		if err := s.store.LinkUserHome(c.UserContext(), u.ID, h, req.Relation); err != nil {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "homes")
+		}
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": userJSON(u)})
+}
+
+// auditLog shows who read whose data: admins everything (or ?home=), residents and
+// family their own home's trail.
+func (s *Server) auditLog(c *fiber.Ctx) error {
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	home := c.Query("home")
+	if !v.scope.All {
+		if home == "" || !v.scope.Has(home) {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", "name one of your homes: ?home=ID", "home")
+		}
+	}
+	log, err := s.store.AuditLog(c.UserContext(), home, 500)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"audit": log})
+}
+
 // events streams alert updates as server-sent events until the client goes away.
 func (s *Server) events(c *fiber.Ctx) error {
 	c.Set("Content-Type", "text/event-stream")
 	c.Set("Cache-Control", "no-cache")
 	c.Set("X-Accel-Buffering", "no")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
 	ch, leave := s.live.Subscribe()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer leave()
@@ -317,6 +509,9 @@ func (s *Server) events(c *fiber.Ctx) error {
 			case <-s.live.Done():
 				return
 			case msg := <-ch:
+				if !v.seesMessage(context.Background(), msg) {
+					continue
+				}
 				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", msg.Event, msg.Data)
 			case <-ping.C:
 				fmt.Fprint(w, ": ping\n\n")

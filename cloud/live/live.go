@@ -6,10 +6,19 @@ import (
 	"sync"
 )
 
-// Message is one server-sent event: its event name and JSON data.
+// Message is one server-sent event: its event name and JSON data, and whose data it
+// is, so each stream delivers only what its viewer may see.
 type Message struct {
-	Event string
-	Data  []byte
+	Event     string
+	Data      []byte
+	Home      string // the home the data is about; "" for none
+	Class     string // resident | device | gateway
+	Recipient string // a worker ID when the event is for one person only
+}
+
+// Scoped is implemented by published values that belong to a home or a person.
+type Scoped interface {
+	AccessScope() (home, class, recipient string)
 }
 
 // Hub is safe for concurrent use.
@@ -51,6 +60,9 @@ func (h *Hub) Publish(event string, v any) {
 		return
 	}
 	m := Message{Event: event, Data: b}
+	if sc, ok := v.(Scoped); ok {
+		m.Home, m.Class, m.Recipient = sc.AccessScope()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {

@@ -83,3 +83,6 @@ func (c *InApp) Send(ctx context.Context, m Message) error {
 	})
 	return nil
 }
+
+// AccessScope tells the live stream who may receive the event: its recipient only.
+func (e InAppEvent) AccessScope() (home, class, recipient string) { return "", "", e.RecipientID }

@@ -177,3 +177,6 @@ func scanAlert(r interface{ Scan(...any) error }) (Alert, error) {
 	}
 	return a, nil
 }
+
+// AccessScope tells the live stream whose data this is.
+func (a Alert) AccessScope() (home, class, recipient string) { return a.HomeID, a.Class, "" }

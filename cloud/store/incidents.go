@@ -584,3 +584,6 @@ func (s *Store) MarkNotified(ctx context.Context, id string, at time.Time) error
 	}
 	return nil
 }
+
+// AccessScope tells the live stream whose data this is.
+func (in Incident) AccessScope() (home, class, recipient string) { return in.HomeID, in.Class, "" }

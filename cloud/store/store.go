@@ -220,6 +220,54 @@ var migrations = []string{
 		updated_at BIGINT NOT NULL,
 		updated_by TEXT NOT NULL
 	)`,
+	// 5: the registry in full — residents (medical notes in their own table so
+	// privacy rules can withhold them), emergency contacts, family, sensors, and
+	// one-time claim codes that bind a gateway to a home.
+	`CREATE TABLE residents (
+		id TEXT PRIMARY KEY,
+		home_id TEXT NOT NULL REFERENCES homes(id),
+		name TEXT NOT NULL,
+		phone TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX residents_home ON residents (home_id);
+	CREATE TABLE resident_medical (
+		resident_id TEXT PRIMARY KEY REFERENCES residents(id),
+		notes TEXT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE TABLE emergency_contacts (
+		resident_id TEXT NOT NULL REFERENCES residents(id),
+		seq INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		relation TEXT NOT NULL DEFAULT '',
+		phone TEXT NOT NULL,
+		PRIMARY KEY (resident_id, seq)
+	);
+	CREATE TABLE family_members (
+		id TEXT PRIMARY KEY,
+		resident_id TEXT NOT NULL REFERENCES residents(id),
+		name TEXT NOT NULL,
+		relation TEXT NOT NULL DEFAULT '',
+		phone TEXT NOT NULL
+	);
+	CREATE INDEX family_resident ON family_members (resident_id);
+	CREATE TABLE home_sensors (
+		home_id TEXT NOT NULL REFERENCES homes(id),
+		sensor_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		PRIMARY KEY (home_id, sensor_id)
+	);
+	CREATE TABLE claim_codes (
+		code_hash TEXT PRIMARY KEY,
+		home_id TEXT NOT NULL REFERENCES homes(id),
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		created_by TEXT NOT NULL DEFAULT '',
+		used_at BIGINT,
+		gateway_id TEXT
+	);
+	CREATE INDEX claim_codes_home ON claim_codes (home_id);
+	ALTER TABLE gateways ADD COLUMN revoked_at BIGINT`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -12,6 +12,8 @@ import (
 type User struct {
 	ID, Username, Name, Role string
 	PasswordHash             string
+	WorkerID                 string // worker and technician: their worker record
+	Community                string // supervisor: the community they oversee
 }
 
 // CountUsers reports how many users exist (0 means first run).
@@ -25,8 +27,12 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // CreateUser adds a user; the username must be new.
 func (s *Store) CreateUser(ctx context.Context, u User) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Username, u.Name, u.Role, u.PasswordHash, ms(time.Now()))
+	var worker any
+	if u.WorkerID != "" {
+		worker = u.WorkerID
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (id, username, name, role, password_hash, created_at, worker_id, community) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Username, u.Name, u.Role, u.PasswordHash, ms(time.Now()), worker, u.Community)
 	if err != nil {
 		return fmt.Errorf("create user %s: %w", u.Username, err)
 	}
@@ -36,8 +42,8 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 // UserByName returns a user or ErrNotFound.
 func (s *Store) UserByName(ctx context.Context, username string) (User, error) {
 	var u User
-	err := s.db.QueryRowContext(ctx, `SELECT id, username, name, role, password_hash FROM users WHERE username = $1`, username).
-		Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash)
+	err := s.db.QueryRowContext(ctx, `SELECT id, username, name, role, password_hash, COALESCE(worker_id, ''), community FROM users WHERE username = $1`, username).
+		Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.WorkerID, &u.Community)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -61,8 +67,8 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash, userID string, exp
 // SessionUser returns the user of a live session, or ErrNotFound.
 func (s *Store) SessionUser(ctx context.Context, tokenHash string, now time.Time) (User, error) {
 	var u User
-	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.name, u.role, u.password_hash FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > $2`, tokenHash, ms(now)).Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash)
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.name, u.role, u.password_hash, COALESCE(u.worker_id, ''), u.community FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.expires_at > $2`, tokenHash, ms(now)).Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.WorkerID, &u.Community)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}

@@ -1,0 +1,92 @@
+// Package authz is the one table of who may do what. It denies by default: an action
+// not in the table, or a role not listed for it, is refused. Which objects a user may
+// touch (their grid's homes, their parent's home) is the scope, checked per object by
+// the API; what a resident lets each role see is their privacy choice (store).
+package authz
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Roles.
+const (
+	Admin      = "admin"      // runs the system
+	Supervisor = "supervisor" // a community's grids
+	Worker     = "worker"     // grid worker (网格员): their grid's homes
+	Technician = "technician" // device faults of their grid
+	Family     = "family"     // residents who invited them
+	Resident   = "resident"   // themself
+)
+
+// Roles lists every role; a user with another role can do nothing.
+var Roles = []string{Admin, Supervisor, Worker, Technician, Family, Resident}
+
+// Action is something a request does.
+type Action string
+
+// Actions.
+const (
+	ReadAlerts      Action = "alerts.read"
+	ReadIncidents   Action = "incidents.read"
+	ActOnIncident   Action = "incidents.act"      // accept, arrive, resolve
+	GiveFeedback    Action = "incidents.feedback" // feedback, evaluate
+	ReadKPIs        Action = "kpis.read"
+	ReadPrivacy     Action = "privacy.read"
+	WritePrivacy    Action = "privacy.write"
+	ReadAudit       Action = "audit.read"
+	ManageUsers     Action = "users.write"
+	WriteSettings   Action = "settings.write" // away mode, thresholds
+	ReadSettings    Action = "settings.read"
+	ReadTelemetry   Action = "telemetry.read"
+	ManageRegistry  Action = "registry.write"
+	ReadRegistry    Action = "registry.read"
+	ProvisionDevice Action = "gateways.provision"
+)
+
+var table = map[Action][]string{}
+
+func allow(a Action, roles ...string) {
+	if _, dup := table[a]; dup {
+		// A second registration would silently widen or narrow access: refuse to start.
+		panic(fmt.Sprintf("authz: action %s registered twice", a))
+	}
+	for _, r := range roles {
+		if !slices.Contains(Roles, r) {
+			panic(fmt.Sprintf("authz: action %s names unknown role %q", a, r))
+		}
+	}
+	table[a] = roles
+}
+
+func init() {
+	allow(ReadAlerts, Admin, Supervisor, Worker, Technician, Family, Resident)
+	allow(ReadIncidents, Admin, Supervisor, Worker, Technician, Family, Resident)
+	allow(ActOnIncident, Admin, Supervisor, Worker, Technician)
+	allow(GiveFeedback, Admin, Family, Resident)
+	allow(ReadKPIs, Admin, Supervisor)
+	allow(ReadPrivacy, Admin, Supervisor, Worker, Family, Resident)
+	allow(WritePrivacy, Admin, Resident)
+	allow(ReadAudit, Admin, Family, Resident)
+	allow(ManageUsers, Admin)
+	allow(WriteSettings, Admin, Supervisor, Worker, Family)
+	allow(ReadSettings, Admin, Supervisor, Worker, Family, Resident)
+	allow(ReadTelemetry, Admin, Supervisor, Worker, Family, Resident)
+	allow(ManageRegistry, Admin)
+	allow(ReadRegistry, Admin, Supervisor)
+	allow(ProvisionDevice, Admin, Technician)
+}
+
+// Allowed reports whether role may do a.
+func Allowed(role string, a Action) bool {
+	return slices.Contains(table[a], role)
+}
+
+// Table returns a copy of the table (for docs and tests).
+func Table() map[Action][]string {
+	out := make(map[Action][]string, len(table))
+	for a, r := range table {
+		out[a] = slices.Clone(r)
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScopes(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s) // grid g1 with home h1, worker w1
+		must(t, s.PutGrid(ctx, Grid{ID: "g2", Name: "other", Community: "c2"}))
+		must(t, s.PutHome(ctx, Home{ID: "h2", GridID: "g2", Address: "elsewhere"}))
+		must(t, s.PutGrid(ctx, Grid{ID: "g1", Name: "mine", Community: "c1"}))
+		users := map[string]User{
+			"admin":  {ID: "u-a", Username: "a", Role: "admin"},
+			"worker": {ID: "u-w", Username: "w", Role: "worker", WorkerID: "w1"},
+			"sup":    {ID: "u-s", Username: "s", Role: "supervisor", Community: "c2"},
+			"family": {ID: "u-f", Username: "f", Role: "family"},
+			"nobody": {ID: "u-n", Username: "n", Role: "hacker"},
+		}
+		for _, u := range users {
+			u.PasswordHash = "x"
+			must(t, s.CreateUser(ctx, u))
+		}
+		must(t, s.LinkUserHome(ctx, "u-f", "h2", "daughter"))
+		for name, want := range map[string][2]bool{"admin": {true, true}, "worker": {true, false}, "sup": {false, true}, "family": {false, true}, "nobody": {false, false}} {
+			sc, err := s.ScopeOf(ctx, users[name])
+			must(t, err)
+			if sc.Has("h1") != want[0] || sc.Has("h2") != want[1] {
+				t.Errorf("%s: h1=%v h2=%v, want %v", name, sc.Has("h1"), sc.Has("h2"), want)
+			}
+		}
+	})
+}
+
+func TestPrivacyChoices(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s)
+		p, err := s.Privacy(ctx, "h1")
+		must(t, err)
+		if strings.Join(p[KindMedical], ",") != "worker,resident" {
+			t.Fatalf("default medical %v", p[KindMedical])
+		}
+		// "My water/electricity anomalies: the grid worker only."
+		must(t, s.SetPrivacy(ctx, "h1", KindAlerts, []string{"worker"}, "resident", time.Now()))
+		p, _ = s.Privacy(ctx, "h1")
+		if strings.Join(p[KindAlerts], ",") != "worker,resident" {
+			t.Fatalf("alerts %v", p[KindAlerts])
+		}
+		if err := s.SetPrivacy(ctx, "h1", "diary", []string{"worker"}, "r", time.Now()); err == nil {
+			t.Fatal("unknown kind accepted")
+		}
+		if err := s.SetPrivacy(ctx, "h1", KindAlerts, []string{"everyone"}, "r", time.Now()); err == nil {
+			t.Fatal("unknown role accepted")
+		}
+	})
+}
+
+func TestAuditChain(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		must(t, s.Audit(ctx, AuditEntry{At: at, Actor: "w", Action: "read", HomeID: "h1", Object: "alerts", Reason: "duty"}))
+		must(t, s.Audit(ctx, AuditEntry{At: at, Actor: "f", Action: "read", HomeID: "h2", Object: "incident:1"},
+			AuditEntry{At: at, Actor: "f", Action: "read", HomeID: "h1", Object: "charts"}))
+		n, err := s.VerifyAudit(ctx)
+		if err != nil || n != 3 {
+			t.Fatalf("verify: %d %v", n, err)
+		}
+		log, err := s.AuditLog(ctx, "h1", 10)
+		must(t, err)
+		if len(log) != 2 || log[0].Seq != 3 || log[1].Actor != "w" {
+			t.Fatalf("log %+v", log)
+		}
+		// Someone edits history: the chain says where.
+		_, err = s.db.Exec(`UPDATE audit_log SET actor = 'nobody' WHERE seq = 2`)
+		must(t, err)
+		if _, err := s.VerifyAudit(ctx); err == nil || !strings.Contains(err.Error(), "entry 2 was altered") {
+			t.Fatalf("tampering not detected: %v", err)
+		}
+		_, err = s.db.Exec(`DELETE FROM audit_log WHERE seq = 2`)
+		must(t, err)
+		if _, err := s.VerifyAudit(ctx); err == nil || !strings.Contains(err.Error(), "entry 2 missing") {
+			t.Fatalf("deletion not detected: %v", err)
+		}
+	})
+}
