@@ -1,0 +1,219 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/shouwang-care/shouwang/cloud/authz"
+	"github.com/shouwang-care/shouwang/cloud/credential"
+	"github.com/shouwang-care/shouwang/cloud/live"
+	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+)
+
+type fixture struct {
+	t     *testing.T
+	app   *fiber.App
+	store *store.Store
+	inc   string // incident of home h1
+}
+
+const pw = "correct horse battery"
+
+// newFixture: two grids, homes h1 (grid g1, community c1) and h2 (grid g2), a
+// no-water incident in each, and one login per role scoped to h1's side.
+func newFixture(t *testing.T) *fixture {
+	ctx := context.Background()
+	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.PutGrid(ctx, store.Grid{ID: "g1", Name: "one", Community: "c1"}))
+	must(s.PutGrid(ctx, store.Grid{ID: "g2", Name: "two", Community: "c2"}))
+	must(s.PutWorker(ctx, store.Worker{ID: "w1", GridID: "g1", Name: "worker", OnDuty: true}))
+	must(s.PutWorker(ctx, store.Worker{ID: "t1", GridID: "g1", Name: "tech", Role: "technician"}))
+	must(s.PutWorker(ctx, store.Worker{ID: "w2", GridID: "g2", Name: "other", OnDuty: true}))
+	f := &fixture{t: t, store: s}
+	for i, h := range []string{"h1", "h2"} {
+		grid, gw := []string{"g1", "g2"}[i], fmt.Sprintf("gw-api-000%d", i+1)
+		must(s.PutHome(ctx, store.Home{ID: h, GridID: grid, Address: h + " road", ResidentName: "resident " + h}))
+		must(s.PutGateway(ctx, gw, h, "x"))
+		at := time.Now().Add(-time.Hour)
+		_, err := s.IngestAlert(ctx, mqttv1.Alert{V: 1, ID: "a-" + h, Gateway: gw, Rule: "no_water", State: mqttv1.Raised,
+			Severity: mqttv1.Critical, Class: mqttv1.ClassResident, At: at, RaisedAt: at}, at)
+		must(err)
+		id, _, err := s.OpenIncident(ctx, "a-"+h, at)
+		must(err)
+		if h == "h1" {
+			f.inc = id
+		}
+	}
+	_, err = s.EscalateDue(ctx, time.Now(), 10)
+	must(err)
+	hash, _ := credential.HashPassword(pw)
+	for _, u := range []store.User{
+		{ID: "u-admin", Username: "admin", Role: authz.Admin},
+		{ID: "u-sup", Username: "sup", Role: authz.Supervisor, Community: "c1"},
+		{ID: "u-worker", Username: "worker", Role: authz.Worker, WorkerID: "w1"},
+		{ID: "u-tech", Username: "tech", Role: authz.Technician, WorkerID: "t1"},
+		{ID: "u-family", Username: "family", Role: authz.Family},
+		{ID: "u-resident", Username: "resident", Role: authz.Resident},
+	} {
+		u.PasswordHash = hash
+		must(s.CreateUser(ctx, u))
+	}
+	must(s.LinkUserHome(ctx, "u-family", "h1", "女儿"))
+	must(s.LinkUserHome(ctx, "u-resident", "h1", "self"))
+	static := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}}
+	f.app, _ = New(s, live.NewHub(), static, http.NotFoundHandler(), func() error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return f
+}
+
+// as logs in as username and returns a request function carrying the session.
+func (f *fixture) as(username string) func(method, path, body string) (int, map[string]any) {
+	f.t.Helper()
+	req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, username, pw)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.app.Test(req, 10000)
+	if err != nil || resp.StatusCode != 200 {
+		f.t.Fatalf("login %s: %v %v", username, resp.StatusCode, err)
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	return func(method, path, body string) (int, map[string]any) {
+		f.t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Cookie", strings.Split(cookie, ";")[0])
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := f.app.Test(r, 10000)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+}
+
+func count(body map[string]any, key string) int {
+	l, _ := body[key].([]any)
+	return len(l)
+}
+
+// TestRoleByDataKindMatrix covers every role against the anomaly-alert data kind,
+// with the resident's default choice and with "grid worker only": alert list,
+// incident list and incident detail must agree, and another home is never visible.
+func TestRoleByDataKindMatrix(t *testing.T) {
+	f := newFixture(t)
+	roles := []string{"admin", "sup", "worker", "tech", "family", "resident"}
+	// role → sees h1's resident anomalies by default / after "worker only"
+	want := map[string][2]bool{
+		"admin": {true, false}, "sup": {true, false}, "worker": {true, true},
+		"tech": {false, false}, "family": {true, false}, "resident": {true, true},
+	}
+	sessions := map[string]func(string, string, string) (int, map[string]any){}
+	for _, r := range roles {
+		sessions[r] = f.as(r)
+	}
+	for phase, label := range []string{"default", "worker only"} {
+		if phase == 1 {
+			code, body := sessions["resident"]("PUT", "/api/v1/homes/h1/privacy", `{"kind":"anomaly_alerts","roles":["worker"]}`)
+			if code != 200 {
+				t.Fatalf("resident sets privacy: %d %v", code, body)
+			}
+		}
+		for _, r := range roles {
+			do := sessions[r]
+			wantH1 := want[r][phase]
+			_, alerts := do("GET", "/api/v1/alerts", "")
+			_, incs := do("GET", "/api/v1/incidents", "")
+			code, _ := do("GET", "/api/v1/incidents/"+f.inc, "")
+			wantN := 0
+			if wantH1 {
+				wantN = 1
+			}
+			if r == "admin" && phase == 0 {
+				wantN = 2 // admin also sees h2
+			}
+			if r == "admin" && phase == 1 {
+				wantN = 1 // h2 only
+			}
+			if got := count(alerts, "alerts"); got != wantN {
+				t.Errorf("%s, %s: %d alerts, want %d", label, r, got, wantN)
+			}
+			if got := count(incs, "incidents"); got != wantN {
+				t.Errorf("%s, %s: %d incidents, want %d", label, r, got, wantN)
+			}
+			if wantCode := map[bool]int{true: 200, false: 404}[wantH1]; code != wantCode {
+				t.Errorf("%s, %s: incident detail %d, want %d", label, r, code, wantCode)
+			}
+		}
+	}
+}
+
+func TestRoleActions(t *testing.T) {
+	f := newFixture(t)
+	family, worker, tech := f.as("family"), f.as("worker"), f.as("tech")
+	if code, _ := family("POST", "/api/v1/incidents/"+f.inc+"/accept", ""); code != 403 {
+		t.Errorf("family accepting: %d, want 403", code)
+	}
+	if code, _ := tech("POST", "/api/v1/incidents/"+f.inc+"/accept", ""); code != 404 {
+		t.Errorf("technician accepting a resident incident: %d, want 404", code)
+	}
+	if code, body := worker("POST", "/api/v1/incidents/"+f.inc+"/accept", ""); code != 200 {
+		t.Errorf("worker accepting: %d %v", code, body)
+	}
+	if code, _ := worker("POST", "/api/v1/incidents/"+f.inc+"/resolve", `{"outcome":"teleported"}`); code != 409 {
+		t.Errorf("bad outcome: %d, want 409", code)
+	}
+	if code, _ := worker("GET", "/api/v1/kpis", ""); code != 403 {
+		t.Errorf("worker reading KPIs: %d, want 403", code)
+	}
+	if code, _ := family("PUT", "/api/v1/homes/h1/privacy", `{"kind":"medical","roles":[]}`); code != 403 {
+		t.Errorf("family changing the resident's privacy: %d, want 403", code)
+	}
+	if code, _ := family("GET", "/api/v1/audit?home=h2", ""); code != 400 {
+		t.Errorf("family reading another home's audit: %d, want 400", code)
+	}
+	if code, _ := family("GET", "/api/v1/incidents/"+f.inc, ""); code != 200 {
+		t.Fatalf("family reading its parent's incident: %d", code)
+	}
+	code, body := family("GET", "/api/v1/audit?home=h1", "")
+	if code != 200 || count(body, "audit") == 0 || !strings.Contains(fmt.Sprint(body), "incident:"+f.inc) {
+		t.Errorf("family reading its own audit trail: %d %v", code, body)
+	}
+	n, err := f.store.VerifyAudit(context.Background())
+	if err != nil || n == 0 {
+		t.Errorf("audit chain: %d %v", n, err)
+	}
+	admin := f.as("admin")
+	if code, body := admin("POST", "/api/v1/users", `{"username":"w9","role":"worker","password":"long enough pw"}`); code != 400 || !strings.Contains(fmt.Sprint(body), "worker_id") {
+		t.Errorf("worker login without worker record: %d %v", code, body)
+	}
+	if code, body := admin("POST", "/api/v1/users", `{"username":"d1","role":"family","password":"long enough pw","homes":["h2"],"relation":"儿子"}`); code != 201 {
+		t.Errorf("create family login: %d %v", code, body)
+	}
+	if code, _ := worker("POST", "/api/v1/users", `{"username":"x","role":"admin","password":"long enough pw"}`); code != 403 {
+		t.Errorf("worker creating an admin: %d, want 403", code)
+	}
+}
