@@ -468,3 +468,34 @@ func TestPageReachesWebhook(t *testing.T) {
 		t.Errorf("page body %s", s)
 	}
 }
+
+// TestAwayModeReachesTheEdge: family sets the resident away (a hospital stay)
+// through the API; the cloud pushes the setting as the gateway's retained config, and
+// the edge's no-activity rules stay quiet through a simulated silent day.
+func TestAwayModeReachesTheEdge(t *testing.T) {
+	c := newCloud(t, nil)
+	secret := c.seed("gw-e2e-0008")
+	hc := c.client()
+	req, _ := http.NewRequest("PUT", c.svc.URL()+"api/v1/homes/home-1/settings", strings.NewReader(`{"away":true}`))
+	req.Header.Set("Content-Type", "application/json")
+	r, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Revision int64
+		Status   string
+	}
+	json.NewDecoder(r.Body).Decode(&body)
+	r.Body.Close()
+	if r.StatusCode != 200 || body.Revision != 1 || !strings.Contains(body.Status, "sent to gateway gw-e2e-0008") {
+		t.Fatalf("settings: %d %+v", r.StatusCode, body)
+	}
+	newEdge(t, "gw-e2e-0008", "tcp://"+c.cfg.MQTT.Listen, secret, t.TempDir())
+	time.Sleep(4 * time.Second) // two virtual days at 36000×: the collapse would have raised
+	for _, a := range c.alerts(hc) {
+		if a.Class == "resident" && a.Rule != "away_suggested" {
+			t.Errorf("away home raised %s", a.Rule)
+		}
+	}
+}

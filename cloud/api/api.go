@@ -26,6 +26,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
 // Store is what the API reads and writes.
@@ -43,6 +44,8 @@ type Store interface {
 	IncidentsIn(ctx context.Context, sc store.Scope, openOnly bool, limit int) ([]store.Incident, error)
 	SetPrivacy(ctx context.Context, homeID, kind string, roles []string, by string, now time.Time) error
 	AuditLog(ctx context.Context, home string, limit int) ([]store.AuditEntry, error)
+	PutHomeSettings(ctx context.Context, homeID string, set store.HomeSettings, by string, now time.Time) (store.HomeConfig, error)
+	HomeConfigs(ctx context.Context, homeID string) ([]store.HomeConfig, error)
 	CreateUser(ctx context.Context, u store.User) error
 	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
 	AccessStore
@@ -63,6 +66,10 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() error
 	throttle *throttle
+	// Configs pushes a home's settings to its gateway; nil leaves them stored only.
+	Configs interface {
+		PublishConfig(ctx context.Context, cfg mqttv1.Config) error
+	}
 	// SecureCookies marks the session cookie Secure; on in production behind TLS,
 	// off for the loopback demo where browsers would drop a Secure cookie on http.
 	SecureCookies bool
@@ -106,6 +113,8 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Put("/homes/:id/privacy", srv.auth, srv.can(authz.WritePrivacy), srv.setPrivacy)
 	v1.Get("/audit", srv.auth, srv.can(authz.ReadAudit), srv.auditLog)
 	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
+	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
+	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
 	})
@@ -415,6 +424,62 @@ func (s *Server) setPrivacy(c *fiber.Ctx) error {
 		return err
 	}
 	return s.privacy(c)
+}
+
+func (s *Server) settings(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	list, err := s.store.HomeConfigs(c.UserContext(), home)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		return c.JSON(fiber.Map{"home_id": home, "revision": 0, "settings": store.HomeSettings{}})
+	}
+	return c.JSON(list[0])
+}
+
+// putSettings stores new settings (away mode: travel, hospital; thresholds) and
+// pushes them to the home's gateway at once.
+func (s *Server) putSettings(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	var set store.HomeSettings
+	if err := c.BodyParser(&set); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON settings: "+err.Error(), "")
+	}
+	hc, err := s.store.PutHomeSettings(c.UserContext(), home, set, v.user.Username, time.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "")
+	}
+	if err != nil {
+		return err
+	}
+	status := "stored"
+	if hc.GatewayID != "" && s.Configs != nil {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+		defer cancel()
+		if err := s.Configs.PublishConfig(ctx, hc.Config()); err != nil {
+			// Stored: the cloud republishes every home's settings when it (re)starts.
+			s.log.Warn("settings stored but not yet delivered", "home", home, "err", err)
+			status = "stored; delivery to the gateway pending"
+		} else {
+			status = "sent to gateway " + hc.GatewayID
+		}
+	}
+	return c.JSON(fiber.Map{"home_id": home, "revision": hc.Revision, "settings": hc.Settings, "status": status})
 }
 
 type userRequest struct {

@@ -232,3 +232,22 @@ func (c *Consumer) ackAlert(gw string, a mqttv1.Alert) {
 
 // Connected reports whether the consumer's MQTT session is up.
 func (c *Consumer) Connected() bool { return c.client.IsConnectionOpen() }
+
+// PublishConfig sends a home's settings to its gateway, retained so the gateway gets
+// them on every (re)connect; it waits for the broker's acknowledgement.
+func (c *Consumer) PublishConfig(ctx context.Context, cfg mqttv1.Config) error {
+	b, err := mqttv1.Encode(cfg)
+	if err != nil {
+		return fmt.Errorf("config for %s: %w", cfg.Gateway, err)
+	}
+	t := c.client.Publish(mqttv1.Topic(cfg.Gateway, mqttv1.ChConfig), 1, true, b)
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("publish config to %s: %w", cfg.Gateway, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish config to %s: %w", cfg.Gateway, ctx.Err())
+	}
+}

@@ -220,6 +220,8 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	app, srv := api.New(s.Store, s.hub, web.FS(), promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.ready, s.log)
 	srv.SecureCookies = s.cfg.SecureCookies
+	srv.Configs = s.consumer
+	g.Go(func() error { s.republishSettings(ctx); return nil })
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
 	g.Go(func() error { return s.liveness.Run(ctx) })
 	g.Go(func() error { return s.consumer.Run(ctx) })
@@ -236,6 +238,33 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	s.log.Info("cloud running", "url", s.URL(), "embedded_broker", s.cfg.MQTT.Embedded())
 	return g.Wait()
+}
+
+// republishSettings pushes every home's settings once the broker connection is up,
+// so a change stored while the broker was unreachable still reaches its gateway.
+func (s *Service) republishSettings(ctx context.Context) {
+	for !s.consumer.Connected() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	list, err := s.Store.HomeConfigs(ctx, "")
+	if err != nil {
+		s.log.Error("republish settings", "err", err)
+		return
+	}
+	for _, hc := range list {
+		if hc.GatewayID == "" {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := s.consumer.PublishConfig(pctx, hc.Config()); err != nil {
+			s.log.Warn("republish settings", "home", hc.HomeID, "err", err)
+		}
+		cancel()
+	}
 }
 
 func (s *Service) ready() error {
