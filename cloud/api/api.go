@@ -25,6 +25,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/authz"
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/live"
+	"github.com/shouwang-care/shouwang/cloud/registry"
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
@@ -46,6 +47,8 @@ type Store interface {
 	AuditLog(ctx context.Context, home string, limit int) ([]store.AuditEntry, error)
 	PutHomeSettings(ctx context.Context, homeID string, set store.HomeSettings, by string, now time.Time) (store.HomeConfig, error)
 	HomeConfigs(ctx context.Context, homeID string) ([]store.HomeConfig, error)
+	CreateInvite(ctx context.Context, codeHash, homeID, relation, by string, now time.Time, ttl time.Duration) error
+	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
 	CreateUser(ctx context.Context, u store.User) error
 	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
 	AccessStore
@@ -87,7 +90,8 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 		Immutable:             true,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
-		BodyLimit:             64 << 10,
+		// A community's registry CSV (POST /registry/import) is a few hundred KB.
+		BodyLimit: 4 << 20,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
@@ -113,8 +117,13 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Put("/homes/:id/privacy", srv.auth, srv.can(authz.WritePrivacy), srv.setPrivacy)
 	v1.Get("/audit", srv.auth, srv.can(authz.ReadAudit), srv.auditLog)
 	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
+	v1.Post("/homes/:id/invites", srv.auth, srv.can(authz.InviteFamily), srv.invite)
+	v1.Post("/invites/accept", srv.acceptInvite)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
 	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
+	if rs, ok := s.(registry.Store); ok { // the full store has the registry; test fakes go without
+		registry.Routes(v1, srv.auth, rs, log)
+	}
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")
 	})
@@ -480,6 +489,68 @@ func (s *Server) putSettings(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"home_id": home, "revision": hc.Revision, "settings": hc.Settings, "status": status})
+}
+
+// invite makes a one-time code a family member uses to follow this home; it is how
+// the resident consents (valid 72 hours, stored hashed, shown once).
+func (s *Server) invite(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	var req struct {
+		Relation string `json:"relation"`
+	}
+	if len(c.Body()) > 0 {
+		if err := c.BodyParser(&req); err != nil {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {relation}: "+err.Error(), "")
+		}
+	}
+	code := credential.NewCode()
+	if err := s.store.CreateInvite(c.UserContext(), credential.HashSecret(credential.NormalizeCode(code)), home, req.Relation, v.user.Username, time.Now(), 72*time.Hour); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"code": code, "home_id": home, "expires_in_s": 72 * 3600})
+}
+
+// acceptInvite creates a family login from an invitation code (no session needed).
+func (s *Server) acceptInvite(c *fiber.Ctx) error {
+	var req struct {
+		Code     string `json:"code"`
+		Username string `json:"username"`
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := c.BodyParser(&req); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {code, username, name, password}: "+err.Error(), "")
+	}
+	key := c.IP() + "|invite"
+	if !s.throttle.allow(key) {
+		return jsonError(c, fiber.StatusTooManyRequests, "too_many_requests", "too many wrong codes; wait a minute", "")
+	}
+	if req.Username == "" || len(req.Username) > 64 {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "username: 1–64 characters", "username")
+	}
+	hash, err := credential.HashPassword(req.Password)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "password")
+	}
+	u := store.User{ID: uuid.NewString(), Username: req.Username, Name: req.Name, Role: authz.Family, PasswordHash: hash}
+	home, err := s.store.AcceptInvite(c.UserContext(), credential.HashSecret(credential.NormalizeCode(req.Code)), u, time.Now())
+	switch {
+	case errors.Is(err, store.ErrInvalidCode):
+		s.throttle.fail(key)
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "the code is wrong, expired or already used", "code")
+	case errors.Is(err, store.ErrConflict):
+		return jsonError(c, fiber.StatusConflict, "conflict", "that username is taken", "username")
+	case err != nil:
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": userJSON(u), "home_id": home})
 }
 
 type userRequest struct {

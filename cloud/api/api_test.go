@@ -217,3 +217,41 @@ func TestRoleActions(t *testing.T) {
 		t.Errorf("worker creating an admin: %d, want 403", code)
 	}
 }
+
+func TestFamilyJoinsByInvitation(t *testing.T) {
+	f := newFixture(t)
+	resident, family := f.as("resident"), f.as("family")
+	if code, _ := family("POST", "/api/v1/homes/h1/invites", ""); code != 403 {
+		t.Fatalf("family inviting: %d, want 403 (only the resident consents)", code)
+	}
+	if code, _ := resident("POST", "/api/v1/homes/h2/invites", ""); code != 404 {
+		t.Fatalf("resident inviting to another home: %d, want 404", code)
+	}
+	code, body := resident("POST", "/api/v1/homes/h1/invites", `{"relation":"儿子"}`)
+	if code != 201 {
+		t.Fatalf("invite: %d %v", code, body)
+	}
+	typed := strings.ToLower(strings.ReplaceAll(body["code"].(string), "-", " "))
+	accept := func(username string) int {
+		req := httptest.NewRequest("POST", "/api/v1/invites/accept", strings.NewReader(fmt.Sprintf(`{"code":%q,"username":%q,"name":"王小明","password":%q}`, typed, username, pw)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := f.app.Test(req, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	if got := accept("son"); got != 201 {
+		t.Fatalf("accept: %d", got)
+	}
+	if got := accept("son2"); got != 400 {
+		t.Fatalf("second use of the code: %d, want 400", got)
+	}
+	son := f.as("son")
+	if _, body := son("GET", "/api/v1/alerts", ""); count(body, "alerts") != 1 {
+		t.Fatalf("the son sees %v, want his parent's one alert", body)
+	}
+	if code, _ := son("GET", "/api/v1/incidents/"+f.inc, ""); code != 200 {
+		t.Fatalf("the son reading his parent's incident: %d", code)
+	}
+}

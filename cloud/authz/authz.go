@@ -42,6 +42,7 @@ const (
 	ManageRegistry  Action = "registry.write"
 	ReadRegistry    Action = "registry.read"
 	ProvisionDevice Action = "gateways.provision"
+	InviteFamily    Action = "family.invite" // the resident's consent to be followed
 )
 
 var table = map[Action][]string{}
@@ -75,6 +76,7 @@ func init() {
 	allow(ManageRegistry, Admin)
 	allow(ReadRegistry, Admin, Supervisor)
 	allow(ProvisionDevice, Admin, Technician)
+	allow(InviteFamily, Admin, Resident)
 }
 
 // Allowed reports whether role may do a.

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -47,4 +48,42 @@ func HashPassword(pw string) (string, error) {
 // CheckPassword reports whether pw matches hash.
 func CheckPassword(hash, pw string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+}
+
+// Crockford's base32 alphabet: no I, L, O, U, so a code read aloud or typed from a
+// sheet of paper is not misread.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewCode returns a short one-time code (8 characters, 40 bits) formatted XXXX-XXXX.
+// Codes are short-lived, single-use and their attempts throttled, which is what makes
+// 40 bits enough.
+func NewCode() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	out := make([]byte, 0, 9)
+	for i, c := range b {
+		if i == 4 {
+			out = append(out, '-')
+		}
+		out = append(out, crockford[int(c)%32])
+	}
+	return string(out)
+}
+
+// NormalizeCode maps what a person typed to the canonical code: case, dashes and
+// spaces ignored, O→0 and I/L→1 as Crockford prescribes.
+func NormalizeCode(s string) string {
+	out := make([]byte, 0, len(s))
+	for _, r := range strings.ToUpper(s) {
+		switch r {
+		case '-', ' ':
+			continue
+		case 'O':
+			r = '0'
+		case 'I', 'L':
+			r = '1'
+		}
+		out = append(out, byte(r))
+	}
+	return string(out)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,32 @@ func TestAuditChain(t *testing.T) {
 		must(t, err)
 		if _, err := s.VerifyAudit(ctx); err == nil || !strings.Contains(err.Error(), "entry 2 missing") {
 			t.Fatalf("deletion not detected: %v", err)
+		}
+	})
+}
+
+func TestInvites(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s)
+		now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		must(t, s.CreateInvite(ctx, "hash1", "h1", "女儿", "resident", now, 72*time.Hour))
+		home, err := s.AcceptInvite(ctx, "hash1", User{ID: "u-d", Username: "daughter", PasswordHash: "x"}, now.Add(time.Hour))
+		must(t, err)
+		if home != "h1" {
+			t.Fatalf("home %s", home)
+		}
+		sc, err := s.ScopeOf(ctx, User{ID: "u-d", Role: "family"})
+		must(t, err)
+		if !sc.Has("h1") {
+			t.Fatal("family member not linked to the home")
+		}
+		if _, err := s.AcceptInvite(ctx, "hash1", User{ID: "u-e", Username: "again", PasswordHash: "x"}, now.Add(time.Hour)); !errors.Is(err, ErrInvalidCode) {
+			t.Fatalf("second use: %v", err)
+		}
+		must(t, s.CreateInvite(ctx, "hash2", "h1", "", "resident", now, time.Hour))
+		if _, err := s.AcceptInvite(ctx, "hash2", User{ID: "u-f", Username: "late", PasswordHash: "x"}, now.Add(2*time.Hour)); !errors.Is(err, ErrInvalidCode) {
+			t.Fatalf("expired: %v", err)
 		}
 	})
 }

@@ -268,6 +268,17 @@ var migrations = []string{
 	);
 	CREATE INDEX claim_codes_home ON claim_codes (home_id);
 	ALTER TABLE gateways ADD COLUMN revoked_at BIGINT`,
+	// 6: family invitations: a family member joins only with the resident's consent.
+	`CREATE TABLE invites (
+		code_hash TEXT PRIMARY KEY,
+		home_id TEXT NOT NULL REFERENCES homes(id),
+		relation TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		used_at BIGINT,
+		used_by TEXT
+	)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
