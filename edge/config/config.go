@@ -16,6 +16,7 @@ import (
 
 	"github.com/shouwang-care/shouwang/edge/gpiosensor"
 	"github.com/shouwang-care/shouwang/edge/meterbus"
+	"github.com/shouwang-care/shouwang/edge/radio"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	Buses []meterbus.BusConfig `yaml:"buses"`
 	// GPIO are the sensors wired to the Pi's pins and the local buzzer/LED.
 	GPIO gpiosensor.Config `yaml:"gpio"`
+	// Radio is the UART radio module and the battery sensor nodes enrolled on it
+	// (bathroom PIR, pendant); absent when the home has none.
+	Radio *radio.Config `yaml:"radio"`
 }
 
 // MQTT is the uplink to the cloud's broker.
@@ -207,6 +211,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.GPIO.Validate(); err != nil {
 		errs = append(errs, "gpio."+err.Error())
+	}
+	if c.Radio != nil {
+		if err := c.Radio.Validate(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -94,3 +94,13 @@ gpio:
 		}
 	}
 }
+
+func TestRadioConfig(t *testing.T) {
+	c, err := Load(write(t, "gateway_id: gw-1a\nradio:\n  port: /dev/ttyAMA0\n  nodes:\n    - {id: 0A0B0C0D, sensor: pendant, check_in: 2h}\n"))
+	if err != nil || c.Radio == nil || len(c.Radio.Nodes) != 1 {
+		t.Fatalf("%+v %v", c.Radio, err)
+	}
+	if _, err := Load(write(t, "gateway_id: gw-1a\nradio:\n  port: /dev/ttyAMA0\n  nodes:\n    - {id: 0A0B0C0D, sensor: a}\n    - {id: 0a0b0c0d, sensor: b}\n")); err == nil || !strings.Contains(err.Error(), "radio.nodes[1]") {
+		t.Fatalf("duplicate node: %v", err)
+	}
+}

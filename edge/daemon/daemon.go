@@ -25,6 +25,7 @@ import (
 	"github.com/shouwang-care/shouwang/edge/meterbus"
 	"github.com/shouwang-care/shouwang/edge/metersim"
 	"github.com/shouwang-care/shouwang/edge/outbox"
+	"github.com/shouwang-care/shouwang/edge/radio"
 	"github.com/shouwang-care/shouwang/edge/rules"
 	"github.com/shouwang-care/shouwang/edge/sdnotify"
 	"github.com/shouwang-care/shouwang/edge/sim"
@@ -202,6 +203,13 @@ func (d *Daemon) openDevices() error {
 			return fmt.Errorf("buses[%d]: %w", i, err)
 		}
 		d.sources = append(d.sources, bus)
+	}
+	if d.cfg.Radio != nil {
+		r, err := radio.New(*d.cfg.Radio, nil, nil, d.log)
+		if err != nil {
+			return err
+		}
+		d.sources = append(d.sources, r)
 	}
 	if len(d.cfg.GPIO.Sensors) == 0 && len(d.cfg.GPIO.Indicators) == 0 {
 		return nil

@@ -271,7 +271,11 @@ func (e *Engine) Observe(ev event.Event) []mqttv1.Alert {
 			out = append(out, e.imOK(t)...)
 			break
 		}
-		out = append(out, e.raise(SOS, mqttv1.Critical, mqttv1.ClassResident, t, mqttv1.Evidence{Signal: "button", LastAt: timePtr(t), Note: ev.Sensor})...)
+		note := ev.Sensor
+		if ev.Detail != "" {
+			note += ": " + ev.Detail // a radio pendant's "fall", say
+		}
+		out = append(out, e.raise(SOS, mqttv1.Critical, mqttv1.ClassResident, t, mqttv1.Evidence{Signal: "button", LastAt: timePtr(t), Note: note})...)
 	case event.Fault:
 		out = append(out, e.fault(t, ev)...)
 	}
