@@ -342,6 +342,16 @@ func TestEmbeddedDefaults(t *testing.T) {
 		s, err := c.svc.Telemetry.Query(context.Background(), "gw-e2e-0001", "water", time.Now().Add(-48*time.Hour), time.Now().Add(48*time.Hour), time.Hour)
 		return err == nil && len(s.Points) > 0 && s.Points[len(s.Points)-1].Value > 123
 	})
+	var chart struct {
+		Series struct {
+			Sensor string
+			Points []struct{ Value float64 }
+		}
+	}
+	c.getJSON(hc, "api/v1/homes/home-1/telemetry?sensor=water&hours=96&every=1h", &chart)
+	if chart.Series.Sensor != "water" || len(chart.Series.Points) == 0 || chart.Series.Points[0].Value < 123 {
+		t.Errorf("water chart through the API: %+v", chart.Series)
+	}
 	gwStatus, err := c.svc.Store.Gateway(context.Background(), "gw-e2e-0001")
 	if err != nil || !gwStatus.Online || gwStatus.LastSeen == nil {
 		t.Errorf("gateway liveness not recorded: %+v %v", gwStatus, err)

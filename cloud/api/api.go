@@ -27,6 +27,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/registry"
 	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
@@ -49,6 +50,7 @@ type Store interface {
 	HomeConfigs(ctx context.Context, homeID string) ([]store.HomeConfig, error)
 	CreateInvite(ctx context.Context, codeHash, homeID, relation, by string, now time.Time, ttl time.Duration) error
 	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
+	GatewayOfHome(ctx context.Context, homeID string) (string, error)
 	CreateUser(ctx context.Context, u store.User) error
 	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
 	AccessStore
@@ -69,6 +71,10 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() error
 	throttle *throttle
+	// Telemetry answers chart queries (InfluxDB or the embedded store); nil: no charts.
+	Telemetry interface {
+		Query(ctx context.Context, gateway, sensor string, from, to time.Time, every time.Duration) (telemetry.Series, error)
+	}
 	// Configs pushes a home's settings to its gateway; nil leaves them stored only.
 	Configs interface {
 		PublishConfig(ctx context.Context, cfg mqttv1.Config) error
@@ -119,6 +125,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
 	v1.Post("/homes/:id/invites", srv.auth, srv.can(authz.InviteFamily), srv.invite)
 	v1.Post("/invites/accept", srv.acceptInvite)
+	v1.Get("/homes/:id/telemetry", srv.auth, srv.can(authz.ReadTelemetry), srv.telemetry)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
 	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
 	if rs, ok := s.(registry.Store); ok { // the full store has the registry; test fakes go without
@@ -489,6 +496,48 @@ func (s *Server) putSettings(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"home_id": home, "revision": hc.Revision, "settings": hc.Settings, "status": status})
+}
+
+// telemetry serves a home's water or electricity chart: ?sensor=water|power
+// (default water), ?hours= of history (default 48, at most 24×400), ?every= bucket
+// (default 1h). The resident decides who sees charts.
+func (s *Server) telemetry(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.sees(c.UserContext(), home, "resident", store.KindCharts) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no charts for home "+home, "id")
+	}
+	if s.Telemetry == nil {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no telemetry store", "")
+	}
+	sensor := c.Query("sensor", "water")
+	hours, err := strconv.Atoi(c.Query("hours", "48"))
+	if err != nil || hours < 1 || hours > 24*400 {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "hours: want 1–9600", "hours")
+	}
+	every, err := time.ParseDuration(c.Query("every", "1h"))
+	if err != nil || every < time.Minute {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "every: a duration of at least 1m, e.g. 15m or 1h", "every")
+	}
+	gw, err := s.store.GatewayOfHome(c.UserContext(), home)
+	if errors.Is(err, store.ErrNotFound) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "home "+home+" has no gateway", "id")
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	series, err := s.Telemetry.Query(c.UserContext(), gw, sensor, now.Add(-time.Duration(hours)*time.Hour), now, every)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "sensor")
+	}
+	if err := s.audit(c, "charts:"+sensor, home); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"home_id": home, "series": series})
 }
 
 // invite makes a one-time code a family member uses to follow this home; it is how

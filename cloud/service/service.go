@@ -221,6 +221,7 @@ func (s *Service) Run(ctx context.Context) error {
 	app, srv := api.New(s.Store, s.hub, web.FS(), promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.ready, s.log)
 	srv.SecureCookies = s.cfg.SecureCookies
 	srv.Configs = s.consumer
+	srv.Telemetry = s.Telemetry
 	g.Go(func() error { s.republishSettings(ctx); return nil })
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
 	g.Go(func() error { return s.liveness.Run(ctx) })

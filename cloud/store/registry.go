@@ -129,3 +129,16 @@ type (
 	nullInt    struct{ sql.NullInt64 }
 	nullString struct{ sql.NullString }
 )
+
+// GatewayOfHome returns the gateway watching a home.
+func (s *Store) GatewayOfHome(ctx context.Context, homeID string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM gateways WHERE home_id = $1 ORDER BY id LIMIT 1`, homeID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("gateway of home %s: %w", homeID, err)
+	}
+	return id, nil
+}
