@@ -69,6 +69,54 @@ func newWireTap(t *testing.T, broker string) *wireTap {
 	return w
 }
 
+// readingHours records the hours of the water readings published on the wire.
+type readingHours struct {
+	mu    sync.Mutex
+	hours map[time.Time]bool
+}
+
+// telemetryTap subscribes with a persistent session (QoS 1), so the broker queues
+// telemetry for it across its own restart while the tap reconnects.
+func telemetryTap(t *testing.T, broker string) *readingHours {
+	t.Helper()
+	h := &readingHours{hours: map[time.Time]bool{}}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("telemetry-tap").SetCleanSession(false).
+		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			c.Subscribe("shouwang/v1/gw/+/telemetry", 1, func(_ mqtt.Client, m mqtt.Message) {
+				tm, err := mqttv1.Decode[mqttv1.Telemetry](m.Payload())
+				if err != nil {
+					return
+				}
+				h.mu.Lock()
+				for _, r := range tm.Readings {
+					if r.Sensor == "water" {
+						h.hours[r.T.Truncate(time.Hour)] = true
+					}
+				}
+				h.mu.Unlock()
+			})
+		}))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("telemetry tap: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	time.Sleep(100 * time.Millisecond)
+	return h
+}
+
+func (h *readingHours) between(from, to time.Time) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for hr := range h.hours {
+		if !hr.Before(from.Truncate(time.Hour)) && hr.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
 // counts returns distinct alert messages and all copies seen on the wire.
 func (w *wireTap) counts() (distinct, copies int) {
 	w.mu.Lock()
@@ -109,9 +157,9 @@ func duplicates(m map[string]int) int {
 
 // mosquittoCloud starts Mosquitto and a cloud on it (embedded SQLite store: the
 // database is not under test here) with gw registered.
-func mosquittoCloud(t *testing.T, gw string) (*testinfra.MosquittoServer, *cloud) {
+func mosquittoCloud(t *testing.T, gw string, opts ...testinfra.MosquittoOption) (*testinfra.MosquittoServer, *cloud) {
 	t.Helper()
-	mq := testinfra.Mosquitto(t)
+	mq := testinfra.Mosquitto(t, opts...)
 	c := newCloud(t, func(cfg *cloudconfig.Config) {
 		cfg.MQTT.Broker, cfg.MQTT.Username = mq.Addr, "shouwang-cloud"
 	})
@@ -214,10 +262,14 @@ func hasRaised(t *testing.T, c *cloud, gw, rule string) bool {
 // is back every one is delivered, stored once and the outbox empties.
 func TestFaultBrokerDown(t *testing.T) {
 	const gw = "gw-fault-0001"
-	mq, c := mosquittoCloud(t, gw)
+	// As deployed (deploy/mosquitto/shouwang.conf): the broker persists sessions, so
+	// the cloud's subscription survives the restart and telemetry (acknowledged by
+	// the broker, not by the cloud) is queued for it even if the edge reconnects first.
+	mq, c := mosquittoCloud(t, gw, testinfra.WithMosquittoConfig("persistence true\npersistence_location "+t.TempDir()+"/"))
+	hours := telemetryTap(t, mq.Addr)
 	e := newFaultEdge(t, gw, mq.Addr, true)
 	time.Sleep(300 * time.Millisecond) // connected; no-water is ~1 s away
-	down := time.Now()
+	down, vDown := time.Now(), e.now()
 	mq.Stop()
 	for range 3 {
 		e.pressSOS()
@@ -226,17 +278,28 @@ func TestFaultBrokerDown(t *testing.T) {
 	waitFor(t, 10*time.Second, "alerts raised and held while the broker is down", func() bool { return e.d.Pending() >= 2 })
 	time.Sleep(time.Until(down.Add(8 * time.Second)))
 	heldAtReturn, raisedOffline := e.d.Pending(), e.committed(t)
-	back := time.Now()
+	back, vBack := time.Now(), e.now()
 	mq.Start()
 	committed, stored := settled(t, c, e, gw)
 	delivered := time.Since(back)
+	// Telemetry read while the broker was down waited in the outbox and was published
+	// after its return: water readings from across the ~80 virtual hours of the outage.
+	var offlineHours int
+	waitFor(t, 20*time.Second, "telemetry from the outage published", func() bool {
+		offlineHours = hours.between(vDown, vBack)
+		return offlineHours >= 10
+	})
+	var cloudHours int
+	if s, err := c.svc.Telemetry.Query(context.Background(), gw, "water", vDown, vBack, time.Hour); err == nil {
+		cloudHours = len(s.Points)
+	}
 	for _, rule := range []string{"no_water", "sos"} {
 		if !hasRaised(t, c, gw, rule) {
 			t.Errorf("no %s alert reached the cloud", rule)
 		}
 	}
-	t.Logf("FIGURES broker-down: down %v, alert transitions committed by then %d (SOS pressed 3×, no-water fired offline), held at the broker's return %d; committed in all %d, stored in the cloud %d, duplicates 0, drained %v after the broker returned",
-		back.Sub(down).Round(100*time.Millisecond), raisedOffline, heldAtReturn, committed, len(stored), delivered.Round(100*time.Millisecond))
+	t.Logf("FIGURES broker-down: down %v, alert transitions committed by then %d (SOS pressed 3×, no-water fired offline), held at the broker's return %d; committed in all %d, stored in the cloud %d, duplicates 0, drained %v after the broker returned; telemetry from %d virtual hours of the outage published (%d of them in the cloud's store)",
+		back.Sub(down).Round(100*time.Millisecond), raisedOffline, heldAtReturn, committed, len(stored), delivered.Round(100*time.Millisecond), offlineHours, cloudHours)
 }
 
 // TestFaultHalfOpenLink: the TCP path between edge and broker silently stops
