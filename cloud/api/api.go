@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,9 @@ type Store interface {
 	CreateInvite(ctx context.Context, codeHash, homeID, relation, by string, now time.Time, ttl time.Duration) error
 	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
 	GatewayOfHome(ctx context.Context, homeID string) (string, error)
+	SetPassword(ctx context.Context, userID, hash, keepSession string) error
+	CreateAPIToken(ctx context.Context, tokenHash, userID, name string, now time.Time) error
+	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
 	CreateUser(ctx context.Context, u store.User) error
 	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
 	AccessStore
@@ -113,6 +117,8 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/login", srv.login)
 	v1.Post("/logout", srv.logout)
 	v1.Get("/me", srv.auth, srv.me)
+	v1.Post("/password", srv.auth, srv.password)
+	v1.Post("/tokens", srv.auth, srv.token)
 	v1.Get("/alerts", srv.auth, srv.can(authz.ReadAlerts), srv.alerts)
 	v1.Get("/events", srv.auth, srv.can(authz.ReadAlerts), srv.events)
 	v1.Get("/incidents", srv.auth, srv.can(authz.ReadIncidents), srv.incidents)
@@ -220,12 +226,30 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// auth admits requests with a live session cookie. SameSite=Strict keeps the cookie
-// off cross-site requests, which is the CSRF defence for now.
+// auth admits requests with a live session cookie or an API token
+// (Authorization: Bearer …, for integrations). For cookie sessions, a state-changing
+// request from another origin is refused (CSRF): the session cookie is SameSite=Strict
+// and, belt and braces, Origin must be this server when a browser sends one.
 func (s *Server) auth(c *fiber.Ctx) error {
+	if bearer, ok := strings.CutPrefix(c.Get("Authorization"), "Bearer "); ok {
+		u, err := s.store.TokenUser(c.UserContext(), credential.HashSecret(strings.TrimSpace(bearer)), time.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return jsonError(c, fiber.StatusUnauthorized, "unauthorized", "unknown API token", "")
+		}
+		if err != nil {
+			return err
+		}
+		c.Locals("user", u)
+		return c.Next()
+	}
 	tok := c.Cookies(sessionCookie)
 	if tok == "" {
 		return jsonError(c, fiber.StatusUnauthorized, "unauthorized", "log in first", "")
+	}
+	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		if origin := c.Get("Origin"); origin != "" && origin != c.Protocol()+"://"+c.Hostname() {
+			return jsonError(c, fiber.StatusForbidden, "forbidden", "cross-site request refused (origin "+origin+")", "")
+		}
 	}
 	u, err := s.store.SessionUser(c.UserContext(), credential.HashSecret(tok), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
@@ -235,7 +259,50 @@ func (s *Server) auth(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals("user", u)
+	c.Locals("session", credential.HashSecret(tok))
 	return c.Next()
+}
+
+type passwordRequest struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// password changes the user's own password and ends their other sessions.
+func (s *Server) password(c *fiber.Ctx) error {
+	var req passwordRequest
+	if err := c.BodyParser(&req); err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {old, new}: "+err.Error(), "")
+	}
+	u := c.Locals("user").(store.User)
+	if !credential.CheckPassword(u.PasswordHash, req.Old) {
+		return jsonError(c, fiber.StatusForbidden, "forbidden", "the current password is wrong", "old")
+	}
+	hash, err := credential.HashPassword(req.New)
+	if err != nil {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "new")
+	}
+	keep, _ := c.Locals("session").(string)
+	if err := s.store.SetPassword(c.UserContext(), u.ID, hash, keep); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// token issues an API token for the caller (shown once, stored hashed).
+func (s *Server) token(c *fiber.Ctx) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := c.BodyParser(&req); err != nil || req.Name == "" || len(req.Name) > 64 {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", "body must be JSON {name} naming the integration (1–64 characters)", "name")
+	}
+	u := c.Locals("user").(store.User)
+	tok := credential.NewSecret()
+	if err := s.store.CreateAPIToken(c.UserContext(), credential.HashSecret(tok), u.ID, req.Name, time.Now()); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"token": tok, "name": req.Name})
 }
 
 func userJSON(u store.User) fiber.Map {

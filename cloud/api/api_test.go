@@ -255,3 +255,57 @@ func TestFamilyJoinsByInvitation(t *testing.T) {
 		t.Fatalf("the son reading his parent's incident: %d", code)
 	}
 }
+
+func TestTokensPasswordsAndCSRF(t *testing.T) {
+	f := newFixture(t)
+	worker := f.as("worker")
+	code, body := worker("POST", "/api/v1/tokens", `{"name":"wecom bridge"}`)
+	if code != 201 {
+		t.Fatalf("token: %d %v", code, body)
+	}
+	req := httptest.NewRequest("GET", "/api/v1/incidents", nil)
+	req.Header.Set("Authorization", "Bearer "+body["token"].(string))
+	resp, _ := f.app.Test(req, 10000)
+	if resp.StatusCode != 200 {
+		t.Fatalf("API token: %d", resp.StatusCode)
+	}
+	req = httptest.NewRequest("GET", "/api/v1/incidents", nil)
+	req.Header.Set("Authorization", "Bearer forged")
+	if resp, _ := f.app.Test(req, 10000); resp.StatusCode != 401 {
+		t.Fatalf("forged token: %d", resp.StatusCode)
+	}
+
+	// A cross-site POST carrying the session cookie is refused.
+	login := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(fmt.Sprintf(`{"username":"worker","password":%q}`, pw)))
+	login.Header.Set("Content-Type", "application/json")
+	resp, _ = f.app.Test(login, 10000)
+	cookie := strings.Split(resp.Header.Get("Set-Cookie"), ";")[0]
+	evil := httptest.NewRequest("POST", "/api/v1/incidents/"+f.inc+"/accept", nil)
+	evil.Header.Set("Cookie", cookie)
+	evil.Header.Set("Origin", "http://evil.example")
+	if resp, _ := f.app.Test(evil, 10000); resp.StatusCode != 403 {
+		t.Fatalf("cross-site POST: %d, want 403", resp.StatusCode)
+	}
+	same := httptest.NewRequest("POST", "/api/v1/incidents/"+f.inc+"/accept", nil)
+	same.Header.Set("Cookie", cookie)
+	same.Header.Set("Origin", "http://example.com")
+	if resp, _ := f.app.Test(same, 10000); resp.StatusCode != 200 {
+		t.Fatalf("same-origin POST: %d, want 200", resp.StatusCode)
+	}
+
+	if code, _ := worker("POST", "/api/v1/password", `{"old":"wrong","new":"a brand new secret"}`); code != 403 {
+		t.Fatalf("wrong old password: %d", code)
+	}
+	if code, _ := worker("POST", "/api/v1/password", `{"old":"`+pw+`","new":"short"}`); code != 400 {
+		t.Fatalf("short new password: %d", code)
+	}
+	if code, _ := worker("POST", "/api/v1/password", `{"old":"`+pw+`","new":"a brand new secret"}`); code != 204 {
+		t.Fatalf("change password: %d", code)
+	}
+	// The other session (from the login above) has ended.
+	old := httptest.NewRequest("GET", "/api/v1/me", nil)
+	old.Header.Set("Cookie", cookie)
+	if resp, _ := f.app.Test(old, 10000); resp.StatusCode != 401 {
+		t.Fatalf("other session after password change: %d, want 401", resp.StatusCode)
+	}
+}

@@ -279,6 +279,14 @@ var migrations = []string{
 		used_at BIGINT,
 		used_by TEXT
 	)`,
+	// 7: API tokens for integrations.
+	`CREATE TABLE api_tokens (
+		token_hash TEXT PRIMARY KEY,
+		user_id TEXT NOT NULL REFERENCES users(id),
+		name TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		last_used_at BIGINT
+	)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

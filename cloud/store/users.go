@@ -85,3 +85,43 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	return nil
 }
+
+// SetPassword replaces a user's password hash and ends their other sessions.
+func (s *Store) SetPassword(ctx context.Context, userID, hash, keepSession string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2`, userID, keepSession)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set password of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// CreateAPIToken stores an integration token by its hash.
+func (s *Store) CreateAPIToken(ctx context.Context, tokenHash, userID, name string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (token_hash, user_id, name, created_at) VALUES ($1, $2, $3, $4)`, tokenHash, userID, name, ms(now))
+	if err != nil {
+		return fmt.Errorf("create API token: %w", err)
+	}
+	return nil
+}
+
+// TokenUser returns the user of an API token, or ErrNotFound.
+func (s *Store) TokenUser(ctx context.Context, tokenHash string, now time.Time) (User, error) {
+	var u User
+	err := s.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.name, u.role, u.password_hash, COALESCE(u.worker_id, ''), u.community
+		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`, tokenHash).
+		Scan(&u.ID, &u.Username, &u.Name, &u.Role, &u.PasswordHash, &u.WorkerID, &u.Community)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, ErrNotFound
+	}
+	if err != nil {
+		return u, fmt.Errorf("API token: %w", err)
+	}
+	_, _ = s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2`, ms(now), tokenHash)
+	return u, nil
+}
