@@ -53,6 +53,8 @@ type Store interface {
 	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
 	GatewayOfHome(ctx context.Context, homeID string) (string, error)
 	SetPassword(ctx context.Context, userID, hash, keepSession string) error
+	ExportHome(ctx context.Context, homeID string, now time.Time) (store.HomeExport, error)
+	EraseHome(ctx context.Context, homeID, by, reason string, now time.Time) ([]string, error)
 	CreateAPIToken(ctx context.Context, tokenHash, userID, name string, now time.Time) error
 	TokenUser(ctx context.Context, tokenHash string, now time.Time) (store.User, error)
 	CreateUser(ctx context.Context, u store.User) error
@@ -78,6 +80,7 @@ type Server struct {
 	// Telemetry answers chart queries (InfluxDB or the embedded store); nil: no charts.
 	Telemetry interface {
 		Query(ctx context.Context, gateway, sensor string, from, to time.Time, every time.Duration) (telemetry.Series, error)
+		Erase(ctx context.Context, gateway string) error
 	}
 	// Configs pushes a home's settings to its gateway; nil leaves them stored only.
 	Configs interface {
@@ -131,6 +134,8 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
 	v1.Post("/homes/:id/invites", srv.auth, srv.can(authz.InviteFamily), srv.invite)
 	v1.Post("/invites/accept", srv.acceptInvite)
+	v1.Get("/homes/:id/export", srv.auth, srv.can(authz.ExportData), srv.export)
+	v1.Post("/homes/:id/erase", srv.auth, srv.can(authz.EraseData), srv.erase)
 	v1.Get("/homes/:id/telemetry", srv.auth, srv.can(authz.ReadTelemetry), srv.telemetry)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
 	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
@@ -605,6 +610,86 @@ func (s *Server) telemetry(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"home_id": home, "series": series})
+}
+
+// export returns everything held about a home's resident, with a year of hourly
+// water and electricity readings.
+func (s *Server) export(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.scope.Has(home) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	now := time.Now()
+	x, err := s.store.ExportHome(c.UserContext(), home, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	if err != nil {
+		return err
+	}
+	out := fiber.Map{"export": x}
+	if gw, err := s.store.GatewayOfHome(c.UserContext(), home); err == nil && s.Telemetry != nil {
+		series := map[string]telemetry.Series{}
+		for _, sensor := range []string{"water", "power"} {
+			if sr, err := s.Telemetry.Query(c.UserContext(), gw, sensor, now.AddDate(-1, 0, 0), now, time.Hour); err == nil {
+				series[sensor] = sr
+			}
+		}
+		out["telemetry"] = series
+	}
+	if err := s.audit(c, "export", home); err != nil {
+		return err
+	}
+	c.Set("Content-Disposition", `attachment; filename="shouwang-`+home+`.json"`)
+	return c.JSON(out)
+}
+
+// erase deletes a resident's data in the cloud (SQL rows, telemetry series) and
+// asks the gateway to delete its own, in one action; the confirmation is recorded
+// in the audit chain. The body must repeat the home ID: {"confirm": ID, "reason": …}.
+func (s *Server) erase(c *fiber.Ctx) error {
+	home := c.Params("id")
+	var req struct {
+		Confirm string `json:"confirm"`
+		Reason  string `json:"reason"`
+	}
+	if err := c.BodyParser(&req); err != nil || req.Confirm != home {
+		return jsonError(c, fiber.StatusBadRequest, "bad_request", `confirm by repeating the home ID: {"confirm": "`+home+`", "reason": "…"}`, "confirm")
+	}
+	u := c.Locals("user").(store.User)
+	now := time.Now()
+	gateways, err := s.store.EraseHome(c.UserContext(), home, u.Username, req.Reason, now)
+	if err != nil {
+		return err
+	}
+	result := fiber.Map{"home_id": home, "erased_at": now, "by": u.Username, "reason": req.Reason}
+	var problems []string
+	for _, gw := range gateways {
+		if s.Telemetry != nil {
+			if err := s.Telemetry.Erase(c.UserContext(), gw); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	hc, err := s.store.PutHomeSettings(c.UserContext(), home, store.HomeSettings{EraseBefore: &now}, u.Username, now)
+	switch {
+	case err != nil:
+		problems = append(problems, "gateway erase not queued: "+err.Error())
+	case hc.GatewayID != "" && s.Configs != nil:
+		ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+		defer cancel()
+		if err := s.Configs.PublishConfig(ctx, hc.Config()); err != nil {
+			problems = append(problems, "gateway erase stored, delivered when the broker is back: "+err.Error())
+		} else {
+			result["gateway"] = "erase sent to " + hc.GatewayID
+		}
+	}
+	result["problems"] = problems
+	return c.JSON(fiber.Map{"erasure": result})
 }
 
 // invite makes a one-time code a family member uses to follow this home; it is how

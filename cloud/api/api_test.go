@@ -309,3 +309,42 @@ func TestTokensPasswordsAndCSRF(t *testing.T) {
 		t.Fatalf("other session after password change: %d, want 401", resp.StatusCode)
 	}
 }
+
+func TestExportAndErase(t *testing.T) {
+	f := newFixture(t)
+	resident, admin, worker := f.as("resident"), f.as("admin"), f.as("worker")
+	code, body := resident("GET", "/api/v1/homes/h1/export", "")
+	if code != 200 || !strings.Contains(fmt.Sprint(body), "a-h1") {
+		t.Fatalf("resident export: %d %v", code, body)
+	}
+	if code, _ := resident("GET", "/api/v1/homes/h2/export", ""); code != 404 {
+		t.Fatalf("export of another home: %d, want 404", code)
+	}
+	if code, _ := worker("POST", "/api/v1/homes/h1/erase", `{"confirm":"h1"}`); code != 403 {
+		t.Fatalf("worker erasing: %d, want 403", code)
+	}
+	if code, _ := admin("POST", "/api/v1/homes/h1/erase", `{"confirm":"h2"}`); code != 400 {
+		t.Fatalf("erase without the right confirmation: %d, want 400", code)
+	}
+	code, body = admin("POST", "/api/v1/homes/h1/erase", `{"confirm":"h1","reason":"moved to a care home"}`)
+	if code != 200 {
+		t.Fatalf("erase: %d %v", code, body)
+	}
+	if _, body := admin("GET", "/api/v1/alerts", ""); count(body, "alerts") != 1 {
+		t.Fatalf("after erasing h1 the admin sees %v, want only h2's alert", body)
+	}
+	if code, _ := worker("GET", "/api/v1/incidents/"+f.inc, ""); code != 404 {
+		t.Fatalf("erased incident still readable: %d", code)
+	}
+	cfgs, err := f.store.HomeConfigs(context.Background(), "h1")
+	if err != nil || len(cfgs) != 1 || cfgs[0].Config().EraseBefore == nil || cfgs[0].GatewayID != "gw-api-0001" {
+		t.Fatalf("gateway erase not queued: %+v %v", cfgs, err)
+	}
+	log, err := f.store.AuditLog(context.Background(), "h1", 100)
+	if err != nil || log[0].Action != "erase" || log[0].Reason != "moved to a care home" {
+		t.Fatalf("confirmation record: %+v %v", log, err)
+	}
+	if _, err := f.store.VerifyAudit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -43,6 +43,8 @@ const (
 	ReadRegistry    Action = "registry.read"
 	ProvisionDevice Action = "gateways.provision"
 	InviteFamily    Action = "family.invite" // the resident's consent to be followed
+	ExportData      Action = "data.export"   // a copy of everything held about a resident
+	EraseData       Action = "data.erase"    // delete it, cloud and gateway
 )
 
 var table = map[Action][]string{}
@@ -77,6 +79,8 @@ func init() {
 	allow(ReadRegistry, Admin, Supervisor)
 	allow(ProvisionDevice, Admin, Technician)
 	allow(InviteFamily, Admin, Resident)
+	allow(ExportData, Admin, Resident)
+	allow(EraseData, Admin)
 }
 
 // Allowed reports whether role may do a.

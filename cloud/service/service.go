@@ -39,6 +39,7 @@ import (
 type TelemetryStore interface {
 	Write(ctx context.Context, t mqttv1.Telemetry) error
 	Query(ctx context.Context, gateway, sensor string, from, to time.Time, every time.Duration) (telemetry.Series, error)
+	Erase(ctx context.Context, gateway string) error
 }
 
 // Service is one running cloud replica.

@@ -21,6 +21,7 @@ type HomeSettings struct {
 	SleepStart    string     `json:"sleep_start,omitempty"`
 	SleepEnd      string     `json:"sleep_end,omitempty"`
 	PreAlarmS     *int       `json:"prealarm_s,omitempty"`
+	EraseBefore   *time.Time `json:"erase_before,omitempty"` // set by an erasure, not by people
 }
 
 // HomeConfig is a home's settings as the next config revision for its gateway.
@@ -37,7 +38,8 @@ type HomeConfig struct {
 func (h HomeConfig) Config() mqttv1.Config {
 	s := h.Settings
 	return mqttv1.Config{V: mqttv1.Version, Gateway: h.GatewayID, Revision: h.Revision, Away: s.Away, AwayUntil: s.AwayUntil,
-		NoWaterHours: s.NoWaterHours, NoMotionHours: s.NoMotionHours, SleepStart: s.SleepStart, SleepEnd: s.SleepEnd, PreAlarmS: s.PreAlarmS}
+		NoWaterHours: s.NoWaterHours, NoMotionHours: s.NoMotionHours, SleepStart: s.SleepStart, SleepEnd: s.SleepEnd, PreAlarmS: s.PreAlarmS,
+		EraseBefore: s.EraseBefore}
 }
 
 // PutHomeSettings stores new settings as the next revision. The payload is

@@ -50,6 +50,8 @@ type Influx struct {
 	blocking api.WriteAPIBlocking
 	query    api.QueryAPI
 	bucket   string
+	url      string
+	token    string
 	log      *slog.Logger
 
 	writeErrors prometheus.Counter
@@ -94,6 +96,8 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 		blocking: client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
 		query:    client.QueryAPI(cfg.Org),
 		bucket:   cfg.Bucket,
+		url:      strings.TrimSuffix(cfg.URL, "/"),
+		token:    cfg.Token,
 		log:      log,
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shouwang_telemetry_write_errors_total",

@@ -364,6 +364,46 @@ func (d *Daemon) loop(ctx context.Context, events <-chan event.Event) error {
 	}
 }
 
+// erase is the gateway's part of erasing a resident: the learned routine and rule
+// history start afresh, and unsent telemetry and alerts about them are dropped.
+func (d *Daemon) erase(before time.Time) {
+	d.engine = rules.New(d.settings(), rules.State{}, newID)
+	for {
+		pending, err := d.box.Pending(500)
+		if err != nil || len(pending) == 0 {
+			break
+		}
+		items := make([]mqttv1.AckItem, len(pending))
+		for i, a := range pending {
+			items[i] = a.Key()
+		}
+		if _, err := d.box.Ack(items); err != nil {
+			d.log.Error("erase pending alerts", "err", err)
+			break
+		}
+	}
+	for {
+		tele, err := d.box.PendingTelemetry(500)
+		if err != nil || len(tele) == 0 {
+			break
+		}
+		seqs := make([]uint64, len(tele))
+		for i, t := range tele {
+			seqs[i] = t.Seq
+		}
+		if err := d.box.DeleteTelemetry(seqs...); err != nil {
+			d.log.Error("erase pending telemetry", "err", err)
+			break
+		}
+	}
+	clear(d.batch)
+	clear(d.activity)
+	if err := d.box.SetState(stateKeyRules, d.engine.State()); err != nil {
+		d.log.Error("persist erased rule state", "err", err)
+	}
+	d.log.Warn("resident data erased at the cloud's request", "before", before)
+}
+
 // monotone keeps the simulator's timeline in order. Its clock runs up to 36000×
 // fast, so a millisecond of goroutine scheduling between the meter pollers and the
 // simulated sensors is a minute of virtual time, which the engine would rightly take
@@ -408,6 +448,9 @@ func (d *Daemon) alive() bool {
 func (d *Daemon) applyConfig(c mqttv1.Config) {
 	if c.Revision <= d.remote.Revision {
 		return
+	}
+	if c.EraseBefore != nil && (d.remote.EraseBefore == nil || c.EraseBefore.After(*d.remote.EraseBefore)) {
+		d.erase(*c.EraseBefore)
 	}
 	d.remote = c
 	d.engine.SetSettings(d.settings())

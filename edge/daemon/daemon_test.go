@@ -15,6 +15,8 @@ import (
 	"github.com/shouwang-care/shouwang/edge/gpiosensor"
 	"github.com/shouwang-care/shouwang/edge/meterbus"
 	"github.com/shouwang-care/shouwang/edge/metersim"
+	"github.com/shouwang-care/shouwang/firmware-protocol/event"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -103,5 +105,30 @@ func TestMissingPinIsAClearStartError(t *testing.T) {
 	_, err := New(cfg, quiet(), prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "GPIO999") {
 		t.Fatalf("got %v, want an error naming GPIO999", err)
+	}
+}
+
+// TestEraseFromCloudConfig: the cloud's erase reaches the gateway as config; the
+// gateway drops unsent alerts and starts its rules afresh, once per erase.
+func TestEraseFromCloudConfig(t *testing.T) {
+	d, err := New(baseConfig(t), quiet(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.box.Close()
+	now := time.Now()
+	d.commit(d.engine.Observe(event.Event{T: now, Sensor: "button.sos", Kind: event.Button}))
+	if d.Pending() != 1 || len(d.engine.State().Open) != 1 {
+		t.Fatalf("before: pending %d, open %v", d.Pending(), d.engine.State().Open)
+	}
+	d.applyConfig(mqttv1.Config{V: 1, Gateway: "gw-test-0001", Revision: 1, EraseBefore: &now})
+	if d.Pending() != 0 || len(d.engine.State().Open) != 0 {
+		t.Fatalf("after erase: pending %d, open %v", d.Pending(), d.engine.State().Open)
+	}
+	// A later revision with the same erase time does not erase again.
+	d.commit(d.engine.Observe(event.Event{T: now.Add(time.Minute), Sensor: "button.sos", Kind: event.Button}))
+	d.applyConfig(mqttv1.Config{V: 1, Gateway: "gw-test-0001", Revision: 2, EraseBefore: &now, Away: true})
+	if d.Pending() != 1 {
+		t.Fatalf("the same erase applied twice: pending %d", d.Pending())
 	}
 }

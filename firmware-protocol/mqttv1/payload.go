@@ -131,6 +131,11 @@ type Config struct {
 	SleepEnd      string     `json:"sleep_end,omitempty"`       // "HH:MM" local
 	NoMotionHours float64    `json:"no_motion_hours,omitempty"` // 1–24
 	PreAlarmS     *int       `json:"prealarm_s,omitempty"`      // 0–3600; 0 sends at once
+
+	// EraseBefore asks the gateway to delete what it holds about the resident from
+	// before this time (learned routine, rule history, unsent telemetry and alerts):
+	// the edge's part of erasing a resident. Applied once per value.
+	EraseBefore *time.Time `json:"erase_before,omitempty"`
 }
 
 // ClockTime parses "HH:MM" as the offset from local midnight.
