@@ -24,7 +24,7 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	app   *fiber.App
 	store *store.Store
 	inc   string // incident of home h1
@@ -34,7 +34,7 @@ const pw = "correct horse battery"
 
 // newFixture: two grids, homes h1 (grid g1, community c1) and h2 (grid g2), a
 // no-water incident in each, and one login per role scoped to h1's side.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	ctx := context.Background()
 	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
 	if err != nil {
