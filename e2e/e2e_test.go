@@ -181,6 +181,7 @@ func newEdge(t *testing.T, gw, broker, password, stateDir string, mutate ...func
 	cfg.MQTT.Broker, cfg.MQTT.Username, cfg.MQTT.Password = broker, gw, password
 	cfg.MQTT.ResendInterval = 300 * time.Millisecond
 	cfg.Telemetry.Interval = 200 * time.Millisecond
+	cfg.MQTT.Heartbeat = time.Second
 	cfg.Simulate = config.Simulate{Enabled: true, Speed: 36000, Scenario: "collapse"}
 	for _, m := range mutate {
 		m(&cfg)
@@ -507,5 +508,38 @@ func TestAwayModeReachesTheEdge(t *testing.T) {
 		if a.Class == "resident" && a.Rule != "away_suggested" {
 			t.Errorf("away home raised %s", a.Rule)
 		}
+	}
+}
+
+// TestFamilyStatusAndDigest: a family member sees their parent's status at a glance
+// with the last sign of life the gateway reported, and gets the evening digest.
+func TestFamilyStatusAndDigest(t *testing.T) {
+	c := newCloud(t, nil)
+	secret := c.seed("gw-e2e-0009")
+	admin := c.client()
+	r, err := admin.Post(c.svc.URL()+"api/v1/users", "application/json",
+		strings.NewReader(`{"username":"daughter","name":"王小红","role":"family","password":"a long family password","homes":["home-1"],"relation":"女儿"}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("create family login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	jar, _ := cookiejar.New(nil)
+	family := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	r, err = family.Post(c.svc.URL()+"api/v1/login", "application/json", strings.NewReader(`{"username":"daughter","password":"a long family password"}`))
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("family login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	newEdge(t, "gw-e2e-0009", "tcp://"+c.cfg.MQTT.Listen, secret, t.TempDir(), func(cfg *config.Config) { cfg.Simulate.Scenario = "normal" })
+	var st store.HomeStatus
+	waitFor(t, 20*time.Second, "status with the last sign of life", func() bool {
+		c.getJSON(family, "api/v1/homes/home-1/status", &st)
+		return st.LastActivity != nil && st.GatewayOnline
+	})
+	if st.Status != store.StatusSafe || st.Resident != "王秀英" {
+		t.Errorf("status %+v, want safe", st)
+	}
+	if n, err := c.svc.SendDigest(context.Background(), time.Now()); err != nil || n != 1 {
+		t.Fatalf("digest: %d %v", n, err)
 	}
 }

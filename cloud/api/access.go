@@ -74,7 +74,7 @@ func (v *viewer) sees(ctx context.Context, home, class, kind string) bool {
 // seesMessage decides for one live event.
 func (v *viewer) seesMessage(ctx context.Context, m live.Message) bool {
 	if m.Recipient != "" {
-		return v.user.Role == authz.Admin || m.Recipient == v.scope.WorkerID
+		return v.user.Role == authz.Admin || m.Recipient == v.user.ID || (v.scope.WorkerID != "" && m.Recipient == v.scope.WorkerID)
 	}
 	if m.Home == "" {
 		return v.user.Role == authz.Admin

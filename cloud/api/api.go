@@ -52,6 +52,7 @@ type Store interface {
 	CreateInvite(ctx context.Context, codeHash, homeID, relation, by string, now time.Time, ttl time.Duration) error
 	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
 	GatewayOfHome(ctx context.Context, homeID string) (string, error)
+	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
 	SetPassword(ctx context.Context, userID, hash, keepSession string) error
 	ExportHome(ctx context.Context, homeID string, now time.Time) (store.HomeExport, error)
 	EraseHome(ctx context.Context, homeID, by, reason string, now time.Time) ([]string, error)
@@ -136,6 +137,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/invites/accept", srv.acceptInvite)
 	v1.Get("/homes/:id/export", srv.auth, srv.can(authz.ExportData), srv.export)
 	v1.Post("/homes/:id/erase", srv.auth, srv.can(authz.EraseData), srv.erase)
+	v1.Get("/homes/:id/status", srv.auth, srv.can(authz.ReadTelemetry), srv.homeStatus)
 	v1.Get("/homes/:id/telemetry", srv.auth, srv.can(authz.ReadTelemetry), srv.telemetry)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
 	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
@@ -690,6 +692,29 @@ func (s *Server) erase(c *fiber.Ctx) error {
 	}
 	result["problems"] = problems
 	return c.JSON(fiber.Map{"erasure": result})
+}
+
+// homeStatus is the family's first screen: 平安 or not, and the last sign of life.
+func (s *Server) homeStatus(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.sees(c.UserContext(), home, "resident", store.KindTimeline) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	st, err := s.store.HomeStatus(c.UserContext(), home, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "status", home); err != nil {
+		return err
+	}
+	return c.JSON(st)
 }
 
 // invite makes a one-time code a family member uses to follow this home; it is how

@@ -27,9 +27,10 @@ type Telemetry interface {
 	Write(ctx context.Context, t mqttv1.Telemetry) error
 }
 
-// Gateways records signs of life.
+// Gateways records signs of life (of the gateway, and of the resident).
 type Gateways interface {
 	SeenGateway(ctx context.Context, id string, online bool, at time.Time) error
+	SetLastActivity(ctx context.Context, gatewayID string, at time.Time) error
 }
 
 // Options configure the consumer.
@@ -194,11 +195,15 @@ func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
 		}
 		storeErr = c.gateways.SeenGateway(ctx, gw, s.State == "online", now)
 	case mqttv1.ChHeartbeat:
-		if _, err := mqttv1.Decode[mqttv1.Heartbeat](m.Payload()); err != nil {
+		hb, err := mqttv1.Decode[mqttv1.Heartbeat](m.Payload())
+		if err != nil {
 			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
 			return
 		}
 		storeErr = c.gateways.SeenGateway(ctx, gw, true, now)
+		if storeErr == nil && hb.LastActivity != nil {
+			storeErr = c.gateways.SetLastActivity(ctx, gw, *hb.LastActivity)
+		}
 	default:
 		c.reject(string(ch), mqttv1.ReasonInvalid, errors.New("not an upstream channel"), m)
 		return

@@ -19,6 +19,7 @@ type recorder struct {
 	alerts    []mqttv1.Alert
 	telemetry []mqttv1.Telemetry
 	seen      map[string]bool
+	activity  time.Time
 }
 
 func (r *recorder) IngestAlert(_ context.Context, a mqttv1.Alert, _ time.Time) (bool, error) {
@@ -32,6 +33,10 @@ func (r *recorder) IngestAlert(_ context.Context, a mqttv1.Alert, _ time.Time) (
 }
 func (r *recorder) Write(_ context.Context, t mqttv1.Telemetry) error {
 	r.telemetry = append(r.telemetry, t)
+	return nil
+}
+func (r *recorder) SetLastActivity(_ context.Context, id string, at time.Time) error {
+	r.activity = at
 	return nil
 }
 func (r *recorder) SeenGateway(_ context.Context, id string, online bool, _ time.Time) error {

@@ -28,7 +28,7 @@ const (
 //
 //	urgent  (dispatched, escalated, or Urgent): SMS + WeCom + in-app + Web Push + webhook
 //	status  (progress for families/assignee):    in-app + Web Push + WeCom
-//	digest  (periodic summary):                  e-mail + WeCom
+//	digest  (periodic summary):                  e-mail + WeCom + in-app
 //
 // SMS and WeCom are first-class because Web Push (FCM) is unreliable on many
 // phones in mainland China; e-mail is only for digests, nobody is paged by
@@ -37,7 +37,9 @@ func DefaultRoutes() map[string][]string {
 	return map[string][]string{
 		RouteUrgent: {MediumSMS, NameWeCom, NameInApp, NameWebPush, NameWebhook},
 		RouteStatus: {NameInApp, NameWebPush, NameWeCom},
-		RouteDigest: {NameEmail, NameWeCom},
+		// In-app too: a family member with neither e-mail nor WeCom still sees the
+		// evening "平安" in the app.
+		RouteDigest: {NameEmail, NameWeCom, NameInApp},
 	}
 }
 

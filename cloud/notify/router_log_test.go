@@ -40,10 +40,10 @@ func TestRouter(t *testing.T) {
 		{"escalated", KindEscalated, false, full, []string{NameAliyunSMS, NameWeCom, NameInApp, NameWebPush, NameWebhook}},
 		{"urgent status", KindStatus, true, full, []string{NameAliyunSMS, NameWeCom, NameInApp, NameWebPush, NameWebhook}},
 		{"status", KindStatus, false, full, []string{NameInApp, NameWebPush, NameWeCom}},
-		{"digest", KindDigest, false, full, []string{NameEmail, NameWeCom}},
+		{"digest", KindDigest, false, full, []string{NameEmail, NameWeCom, NameInApp}},
 		{"dispatched, phone only", KindDispatched, false, Recipient{ID: "u", Phone: "13800000000"}, []string{NameAliyunSMS, NameInApp, NameWebhook}},
 		{"status, no push", KindStatus, false, Recipient{ID: "u", WeComUserID: "w"}, []string{NameInApp, NameWeCom}},
-		{"digest, nothing", KindDigest, false, Recipient{ID: "u"}, nil},
+		{"digest, app only", KindDigest, false, Recipient{ID: "u"}, []string{NameInApp}},
 	}
 	r := NewRouter(nil)
 	for _, tc := range cases {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shouwang-care/shouwang/cloud/config"
 	"github.com/shouwang-care/shouwang/cloud/notify"
@@ -101,4 +102,50 @@ func (p *Pager) Notify(ctx context.Context, pg store.Page, inc store.Incident) e
 		return fmt.Errorf("page %s to %s: %w", pg.ID, pg.Worker.ID, err)
 	}
 	return nil
+}
+
+// DigestStore is what the daily digest reads.
+type DigestStore interface {
+	FamilyHomes(ctx context.Context) ([]store.FamilyHome, error)
+	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
+}
+
+var statusZH = map[string]string{store.StatusSafe: "平安", store.StatusAlert: "有待处理的告警", store.StatusOffline: "网关离线，暂时无法守望", store.StatusQuiet: "一天内无活动记录"}
+
+// Digest sends each family member the day's status of the homes they follow: "平安"
+// and the last sign of life, or what is wrong. Keyed by user, home and date, so a
+// second run the same day sends nothing new.
+func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *time.Location) (sent int, err error) {
+	fams, err := s.FamilyHomes(ctx)
+	if err != nil {
+		return 0, err
+	}
+	day := now.In(loc).Format("2006-01-02")
+	var errs []error
+	for _, f := range fams {
+		st, err := s.HomeStatus(ctx, f.HomeID, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		last, lastEN := "无记录", "none recorded"
+		if st.LastActivity != nil {
+			last, lastEN = st.LastActivity.In(loc).Format("15:04"), st.LastActivity.In(loc).Format("15:04")
+		}
+		m := notify.Message{
+			Key: "digest/" + f.UserID + "/" + f.HomeID + "/" + day, Kind: notify.KindDigest,
+			Recipient: notify.Recipient{ID: f.UserID, Name: f.Name, Lang: "zh-CN"},
+			TitleZH:   fmt.Sprintf("【守望】%s %s", st.Resident, statusZH[st.Status]),
+			TitleEN:   fmt.Sprintf("[Shouwang] %s: %s", st.Resident, st.Status),
+			BodyZH:    fmt.Sprintf("%s：%s。最近一次活动 %s。", day, statusZH[st.Status], last),
+			BodyEN:    fmt.Sprintf("%s: %s. Last sign of life %s.", day, st.Status, lastEN),
+			URL:       p.baseURL + "/#home/" + f.HomeID,
+		}
+		if _, err := p.n.Send(ctx, m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sent++
+	}
+	return sent, errors.Join(errs...)
 }

@@ -52,6 +52,7 @@ type Service struct {
 	consumer   *ingest.Consumer
 	dispatcher *dispatch.Dispatcher
 	liveness   *liveness.Watcher
+	pager      *paging.Pager
 	hub        *live.Hub
 	ln         net.Listener
 	reg        *prometheus.Registry
@@ -137,6 +138,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, 
 		return nil, err
 	}
 	reg.MustRegister(pager.Notifier().Collectors()...)
+	s.pager = pager
 	reg.MustRegister(newKPICollector(s.Store))
 	s.dispatcher = dispatch.New(s.Store, pager, s.hub, nil, log, time.Second)
 	reg.MustRegister(s.dispatcher.Collectors()...)
@@ -226,6 +228,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { s.republishSettings(ctx); return nil })
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
 	g.Go(func() error { return s.liveness.Run(ctx) })
+	g.Go(func() error { s.digestDaily(ctx); return nil })
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
@@ -240,6 +243,41 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	s.log.Info("cloud running", "url", s.URL(), "embedded_broker", s.cfg.MQTT.Embedded())
 	return g.Wait()
+}
+
+// digestLocation is where "20:00" is: the pilots are in Hangzhou.
+var digestLocation = func() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	return time.FixedZone("CST", 8*3600)
+}()
+
+// SendDigest sends today's 平安 digest to every family member now.
+func (s *Service) SendDigest(ctx context.Context, now time.Time) (int, error) {
+	return s.pager.Digest(ctx, s.Store, now, digestLocation)
+}
+
+// digestDaily sends the digest every evening at 20:00 Beijing time.
+func (s *Service) digestDaily(ctx context.Context) {
+	for {
+		now := time.Now().In(digestLocation)
+		next := time.Date(now.Year(), now.Month(), now.Day(), 20, 0, 0, 0, digestLocation)
+		if !next.After(now) {
+			next = next.AddDate(0, 0, 1)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		n, err := s.SendDigest(ctx, time.Now())
+		if err != nil {
+			s.log.Error("daily digest", "sent", n, "err", err)
+		} else {
+			s.log.Info("daily digest sent", "messages", n)
+		}
+	}
 }
 
 // republishSettings pushes every home's settings once the broker connection is up,

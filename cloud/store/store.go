@@ -287,6 +287,8 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		last_used_at BIGINT
 	)`,
+	// 8: the latest sign of life a gateway reported, for the family's status.
+	`ALTER TABLE gateways ADD COLUMN last_activity_at BIGINT`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -67,6 +67,10 @@ type Daemon struct {
 	remote  mqttv1.Config // last applied cloud config
 	tick    time.Duration
 	lastT   time.Time // simulator only: latest time fed to the engine
+	// lastActivity is the latest sign of life (unix ns), read by the uplink's
+	// heartbeat from its own goroutine.
+	lastActivity atomic.Int64
+	totals       map[string]mqttv1.Reading // latest total per meter, to see use
 
 	gpio      *gpiosensor.Watcher
 	indicator *gpiosensor.Indicator // local buzzer/LED for the pre-alarm
@@ -102,7 +106,7 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, box: box, clock: realClock{}, configs: make(chan mqttv1.Config, 4),
-		tick: time.Second, batch: map[string]mqttv1.Reading{}, activity: map[string]int{}}
+		tick: time.Second, batch: map[string]mqttv1.Reading{}, activity: map[string]int{}, totals: map[string]mqttv1.Reading{}}
 	var st rules.State
 	if err := box.GetState(stateKeyRules, &st); err != nil && !errors.Is(err, outbox.ErrNotFound) {
 		log.Error("rule state unreadable; starting timers afresh", "err", err)
@@ -137,6 +141,12 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 		KeepAlive: cfg.MQTT.KeepAlive, ResendInterval: cfg.MQTT.ResendInterval, Heartbeat: cfg.MQTT.Heartbeat,
 		Software: "shouwang-edge " + Version,
 		OnConfig: func(c mqttv1.Config) { d.configs <- c },
+		LastActivity: func() time.Time {
+			if ns := d.lastActivity.Load(); ns != 0 {
+				return time.Unix(0, ns)
+			}
+			return time.Time{}
+		},
 	}, box, log)
 	if err != nil {
 		box.Close()
@@ -464,11 +474,33 @@ func (d *Daemon) applyConfig(c mqttv1.Config) {
 
 func (d *Daemon) record(ev event.Event) {
 	switch ev.Kind {
+	case event.Motion, event.Door, event.Button:
+		d.lastActivity.Store(ev.T.UnixNano())
+	}
+	if ev.Kind == event.Meter {
+		if prev, ok := d.totals[ev.Sensor]; ok && changed(prev, ev) {
+			d.lastActivity.Store(ev.T.UnixNano())
+		}
+		d.totals[ev.Sensor] = mqttv1.Reading{TotalM3: ev.TotalM3, TotalKWh: ev.TotalKWh}
+	}
+	switch ev.Kind {
 	case event.Meter:
 		d.batch[ev.Sensor] = mqttv1.Reading{T: ev.T, Sensor: ev.Sensor, TotalM3: ev.TotalM3, TotalKWh: ev.TotalKWh}
 	case event.Motion, event.Door, event.Button:
 		d.activity[ev.Sensor]++
 	}
+}
+
+// changed reports whether a meter total moved since the last reading: use is a
+// sign of life.
+func changed(prev mqttv1.Reading, ev event.Event) bool {
+	switch {
+	case ev.TotalM3 != nil && prev.TotalM3 != nil:
+		return *ev.TotalM3 > *prev.TotalM3+0.0005
+	case ev.TotalKWh != nil && prev.TotalKWh != nil:
+		return *ev.TotalKWh > *prev.TotalKWh+0.01
+	}
+	return false
 }
 
 func (d *Daemon) flushTelemetry() {

@@ -51,6 +51,9 @@ type Options struct {
 	// OnConfig receives a decoded cloud config. Called from the uplink's own
 	// goroutine, never from paho's, so it may take its time.
 	OnConfig func(mqttv1.Config)
+	// LastActivity reports the latest sign of life in the home for the heartbeat;
+	// nil or a zero time leaves it out.
+	LastActivity func() time.Time
 }
 
 // Uplink owns one MQTT connection. Run it once; Kick and Telemetry may be called from
@@ -436,9 +439,15 @@ func (u *Uplink) heartbeat() {
 	if !u.client.IsConnectionOpen() {
 		return
 	}
-	b, err := mqttv1.Encode(mqttv1.Heartbeat{V: mqttv1.Version, Gateway: u.opt.GatewayID, At: time.Now(),
+	hb := mqttv1.Heartbeat{V: mqttv1.Version, Gateway: u.opt.GatewayID, At: time.Now(),
 		UptimeS: int64(time.Since(u.started) / time.Second), OutboxPending: u.box.Len(),
-		ConfigRevision: u.rev.Load(), TelemetryDropped: u.box.TelemetryDropped()})
+		ConfigRevision: u.rev.Load(), TelemetryDropped: u.box.TelemetryDropped()}
+	if u.opt.LastActivity != nil {
+		if t := u.opt.LastActivity(); !t.IsZero() {
+			hb.LastActivity = &t
+		}
+	}
+	b, err := mqttv1.Encode(hb)
 	if err == nil {
 		u.client.Publish(mqttv1.Topic(u.opt.GatewayID, mqttv1.ChHeartbeat), 0, false, b)
 	}

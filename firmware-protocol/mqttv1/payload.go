@@ -114,6 +114,10 @@ type Heartbeat struct {
 	// TelemetryDropped counts readings and activity counts the gateway dropped over its
 	// life because its telemetry backlog outgrew its limit. Optional, added in v1.
 	TelemetryDropped int64 `json:"telemetry_dropped,omitempty"`
+	// LastActivity is the latest sign of life in the home (motion, a door, water or
+	// electricity used): what the family's "平安" status and daily digest show.
+	// Optional, added in v1.
+	LastActivity *time.Time `json:"last_activity,omitempty"`
 }
 
 // Config is the retained cloud→edge configuration. Revision only grows; the edge

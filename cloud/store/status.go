@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SetLastActivity records the latest sign of life a gateway reported.
+func (s *Store) SetLastActivity(ctx context.Context, gatewayID string, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE gateways SET last_activity_at = $1 WHERE id = $2 AND (last_activity_at IS NULL OR last_activity_at < $1)`,
+		ms(at), gatewayID); err != nil {
+		return fmt.Errorf("last activity of %s: %w", gatewayID, err)
+	}
+	return nil
+}
+
+// Status values of a home, at a glance.
+const (
+	StatusSafe    = "safe"    // 平安: activity today, nothing open, gateway reporting
+	StatusAlert   = "alert"   // an incident is open
+	StatusOffline = "offline" // nobody is watching: the gateway is silent
+	StatusQuiet   = "quiet"   // no sign of life for a day, no alert yet
+)
+
+// HomeStatus is what a family member sees first.
+type HomeStatus struct {
+	HomeID        string     `json:"home_id"`
+	Resident      string     `json:"resident"`
+	Status        string     `json:"status"`
+	LastActivity  *time.Time `json:"last_activity_at"`
+	GatewayOnline bool       `json:"gateway_online"`
+	GatewaySeen   *time.Time `json:"gateway_last_seen"`
+	OpenIncidents int        `json:"open_incidents"`
+	Away          bool       `json:"away"`
+}
+
+// HomeStatus summarises a home now.
+func (s *Store) HomeStatus(ctx context.Context, homeID string, now time.Time) (HomeStatus, error) {
+	st := HomeStatus{HomeID: homeID}
+	var online sql.NullInt64
+	var seen, activity sql.NullInt64
+	var offlineSince sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT h.resident_name, g.online, g.last_seen_at, g.last_activity_at, g.offline_since
+		FROM homes h LEFT JOIN gateways g ON g.home_id = h.id WHERE h.id = $1 ORDER BY g.id LIMIT 1`, homeID).
+		Scan(&st.Resident, &online, &seen, &activity, &offlineSince)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrNotFound
+	}
+	if err != nil {
+		return st, fmt.Errorf("status of %s: %w", homeID, err)
+	}
+	st.GatewayOnline, st.GatewaySeen, st.LastActivity = online.Int64 == 1 && !offlineSince.Valid, fromMS(seen), fromMS(activity)
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE home_id = $1 AND class = 'resident' AND state IN ($2, $3, $4, $5)`,
+		homeID, IncDiscovered, IncDispatched, IncAccepted, IncOnSite).Scan(&st.OpenIncidents); err != nil {
+		return st, fmt.Errorf("status of %s: %w", homeID, err)
+	}
+	if cfgs, err := s.HomeConfigs(ctx, homeID); err == nil && len(cfgs) == 1 {
+		st.Away = cfgs[0].Settings.Away
+	}
+	switch {
+	case st.OpenIncidents > 0:
+		st.Status = StatusAlert
+	case offlineSince.Valid || st.GatewaySeen == nil:
+		st.Status = StatusOffline
+	case st.LastActivity == nil || now.Sub(*st.LastActivity) > 24*time.Hour:
+		st.Status = StatusQuiet
+	default:
+		st.Status = StatusSafe
+	}
+	return st, nil
+}
+
+// FamilyHome is one family member and one home they follow.
+type FamilyHome struct {
+	UserID, Username, Name, HomeID string
+}
+
+// FamilyHomes lists who follows which home (for the daily digest).
+func (s *Store) FamilyHomes(ctx context.Context) ([]FamilyHome, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.username, u.name, l.home_id FROM user_homes l JOIN users u ON u.id = l.user_id
+		WHERE u.role = 'family' ORDER BY u.id, l.home_id`)
+	if err != nil {
+		return nil, fmt.Errorf("family homes: %w", err)
+	}
+	defer rows.Close()
+	var out []FamilyHome
+	for rows.Next() {
+		var f FamilyHome
+		if err := rows.Scan(&f.UserID, &f.Username, &f.Name, &f.HomeID); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
