@@ -118,6 +118,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	app.Get("/healthz", srv.healthz)
 	app.Get("/metrics", adaptor.HTTPHandler(metrics))
 	v1 := app.Group("/api/v1")
+	v1.Get("/openapi.yaml", serveSpec)
 	v1.Post("/login", srv.login)
 	v1.Post("/logout", srv.logout)
 	v1.Get("/me", srv.auth, srv.me)
