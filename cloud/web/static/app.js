@@ -1,4 +1,4 @@
-/* 守望 Shouwang — alert list for grid workers, families and supervisors.
+/* 守望 Shouwang — incidents and alerts for grid workers, families and supervisors.
  * Plain JavaScript, no build step, no framework. Talks to the same-origin API
  * under /api/v1 (session cookie) and listens to /api/v1/events (SSE). */
 (function () {
@@ -76,6 +76,96 @@
       dateYMD: '{Y}年{M}月{D}日',
       announceNew: '新告警：{rule}，{resident}，{address}',
       announceCleared: '已恢复：{rule}，{resident}',
+      sections: '页面',
+      incidentsTab: '事件',
+      alertsTab: '告警',
+      incidentsTitle: '我的待处理事件',
+      incidentsLabel: '事件列表',
+      noIncidents: '暂无待处理事件',
+      incidentSummary: '{n} 个待处理事件，{u} 个尚未接单',
+      errLoadIncidents: '事件加载失败，正在重试…',
+      errLoadIncident: '事件加载失败，正在重试…',
+      incidentNotFound: '找不到该事件',
+      back: '‹ 返回事件列表',
+      st_discovered: '新发现',
+      st_dispatched: '已派单，待接单',
+      st_accepted: '已接单',
+      st_on_site: '已到现场',
+      st_resolved: '已处理',
+      st_feedback: '已反馈',
+      st_evaluated: '已评价',
+      stateLabel: '状态',
+      openedAgo: '{time} 发现，已 {dur}',
+      openedJustNow: '{time} 发现，刚刚',
+      conflictState: '无法{action}：事件已是“{state}”',
+      tgt_on_duty: '值班网格员',
+      tgt_backup: '备班网格员',
+      tgt_supervisor: '社区负责人',
+      tgt_technician: '设备技术员',
+      inhibited: '网关离线，暂缓派单',
+      openIncident: '打开事件：{resident}，{causes}',
+      announceIncident: '新事件：{causes}，{resident}，{address}',
+      listSep: '、',
+      addressLabel: '地址',
+      evidenceTitle: '告警证据',
+      noEvidence: '暂无证据',
+      contactTitle: '联系电话',
+      call120: '急救 120',
+      call120Label: '拨打急救电话 120',
+      timelineTitle: '处理记录',
+      stepTitle: '下一步',
+      act_accept: '接单',
+      act_arrive: '已到达',
+      act_resolve: '处理完成',
+      act_feedback: '反馈',
+      act_evaluate: '评价',
+      act_feedbackSubmit: '提交反馈和评价',
+      act_evaluateSubmit: '提交评价',
+      tl_discovered: '发现事件',
+      tl_alert_attached: '新增告警',
+      tl_reopened: '重新打开',
+      tl_dispatched: '派单',
+      tl_escalated: '升级派单',
+      tl_no_target: '无人可派',
+      tl_escalation_exhausted: '升级已用尽',
+      tl_accept: '接单',
+      tl_arrive: '到达现场',
+      tl_resolve: '处理完成',
+      tl_feedback: '反馈',
+      tl_evaluate: '评价',
+      tl_inhibited: '暂缓派单',
+      tl_uninhibited: '恢复派单',
+      system: '系统',
+      outcomeLegend: '处理结果',
+      out_safe: '老人平安',
+      out_needed_help: '需要帮助，已处理',
+      out_hospital: '已送医',
+      out_false_alarm: '误报',
+      out_away: '老人外出',
+      out_device_recovered: '设备已恢复',
+      notesLabel: '备注（可选）',
+      feedbackLabel: '家属或老人的反馈',
+      ratingLegend: '评价（1–5 星）',
+      stars: '{n} 星',
+      errOutcome: '请选择处理结果',
+      errFeedbackEmpty: '请填写反馈或选择评价',
+      errRating: '请选择 1–5 星',
+      closedDone: '此事件已完成闭环',
+      outcomeShown: '处理结果：{o}',
+      notesShown: '备注：{n}',
+      feedbackShown: '反馈：{f}',
+      ratingShown: '评价：{r}',
+      queueTitle: '待发送的操作',
+      queued: '待发送',
+      q_queued: '{action} · 待发送（{time} 操作）',
+      q_sending: '{action} · 正在发送（{time} 操作）',
+      q_conflict: '{action}（{time} 操作）未被接受：{msg}',
+      q_failed: '{action}（{time} 操作）发送失败：{msg}',
+      dismiss: '知道了',
+      queueCount: '{n} 项操作待发送，联网后自动发送',
+      queueProblem: '有操作未被接受，请打开事件查看',
+      conflict: '操作未完成：事件状态已变化（{msg}）。已刷新为最新状态。',
+      sentLate: '{tapped} 离线操作，{sent} 送达（记录为送达时间）',
       titleCount: '({n}) 守望 Shouwang',
       rules: {
         no_water: '长时间未用水',
@@ -170,6 +260,96 @@
       dateYMD: '{Mon} {D}, {Y}',
       announceNew: 'New alert: {rule}, {resident}, {address}',
       announceCleared: 'Cleared: {rule}, {resident}',
+      sections: 'Sections',
+      incidentsTab: 'Incidents',
+      alertsTab: 'Alerts',
+      incidentsTitle: 'My open incidents',
+      incidentsLabel: 'Incident list',
+      noIncidents: 'No open incidents',
+      incidentSummary: '{n} open, {u} not yet accepted',
+      errLoadIncidents: 'Could not load incidents, retrying…',
+      errLoadIncident: 'Could not load the incident, retrying…',
+      incidentNotFound: 'Incident not found',
+      back: '‹ Back to incidents',
+      st_discovered: 'New',
+      st_dispatched: 'Paged, not accepted',
+      st_accepted: 'Accepted',
+      st_on_site: 'On site',
+      st_resolved: 'Resolved',
+      st_feedback: 'Feedback given',
+      st_evaluated: 'Rated',
+      stateLabel: 'State',
+      openedAgo: 'Opened {time}, {dur} ago',
+      openedJustNow: 'Opened {time}, just now',
+      conflictState: 'Cannot {action}: the incident is already "{state}"',
+      tgt_on_duty: 'on-duty worker',
+      tgt_backup: 'backup worker',
+      tgt_supervisor: 'supervisor',
+      tgt_technician: 'technician',
+      inhibited: 'Held: gateway offline',
+      openIncident: 'Open incident: {resident}, {causes}',
+      announceIncident: 'New incident: {causes}, {resident}, {address}',
+      listSep: ', ',
+      addressLabel: 'Address',
+      evidenceTitle: 'Evidence',
+      noEvidence: 'No evidence yet',
+      contactTitle: 'Phone',
+      call120: 'Ambulance 120',
+      call120Label: 'Call the ambulance, 120',
+      timelineTitle: 'Timeline',
+      stepTitle: 'Next step',
+      act_accept: 'Accept',
+      act_arrive: 'Arrived',
+      act_resolve: 'Resolve',
+      act_feedback: 'Feedback',
+      act_evaluate: 'Rating',
+      act_feedbackSubmit: 'Send feedback and rating',
+      act_evaluateSubmit: 'Send rating',
+      tl_discovered: 'Incident opened',
+      tl_alert_attached: 'Alert added',
+      tl_reopened: 'Reopened',
+      tl_dispatched: 'Paged',
+      tl_escalated: 'Escalated',
+      tl_no_target: 'Nobody to page',
+      tl_escalation_exhausted: 'Escalation exhausted',
+      tl_accept: 'Accepted',
+      tl_arrive: 'Arrived',
+      tl_resolve: 'Resolved',
+      tl_feedback: 'Feedback',
+      tl_evaluate: 'Rated',
+      tl_inhibited: 'Held',
+      tl_uninhibited: 'Released',
+      system: 'System',
+      outcomeLegend: 'Outcome',
+      out_safe: 'Resident safe',
+      out_needed_help: 'Needed help, handled',
+      out_hospital: 'Taken to hospital',
+      out_false_alarm: 'False alarm',
+      out_away: 'Resident away',
+      out_device_recovered: 'Device recovered',
+      notesLabel: 'Notes (optional)',
+      feedbackLabel: 'Feedback from family or resident',
+      ratingLegend: 'Rating (1–5 stars)',
+      stars: '{n} stars',
+      errOutcome: 'Please choose an outcome',
+      errFeedbackEmpty: 'Write feedback or choose a rating',
+      errRating: 'Choose 1 to 5 stars',
+      closedDone: 'This incident is closed',
+      outcomeShown: 'Outcome: {o}',
+      notesShown: 'Notes: {n}',
+      feedbackShown: 'Feedback: {f}',
+      ratingShown: 'Rating: {r}',
+      queueTitle: 'Actions waiting to be sent',
+      queued: 'queued',
+      q_queued: '{action} · queued (tapped {time})',
+      q_sending: '{action} · sending (tapped {time})',
+      q_conflict: '{action} (tapped {time}) was refused: {msg}',
+      q_failed: '{action} (tapped {time}) failed: {msg}',
+      dismiss: 'Dismiss',
+      queueCount: '{n} action(s) queued; sent when back online',
+      queueProblem: 'An action was refused; open the incident to see why',
+      conflict: 'Not done: the incident has changed ({msg}). Showing the latest state.',
+      sentLate: 'tapped {tapped} offline, sent at {sent} (recorded at the time sent)',
       titleCount: '({n}) 守望 Shouwang',
       rules: {
         no_water: 'No water use',
@@ -219,7 +399,21 @@
     retryTimer: 0,
     retryDelay: 2000,
     loginError: null,    // {key, vars} of the message shown in #login-error
-    gen: 0               // bumped at each log in/out; stale async answers are dropped
+    gen: 0,              // bumped at each log in/out; stale async answers are dropped
+    incidents: {},       // id -> Incident (with its timeline once fetched)
+    incLoaded: false,
+    freshInc: {},        // id -> arrival time, for the highlight
+    fetchingInc: {},     // id -> true while fetched because an alert named it
+    missing: {},         // id -> true: the server said 404
+    route: { name: 'list' },
+    incMessage: null,    // {key, vars} shown in #incident-message
+    formKey: '',         // incident|step|lang of the step form on screen
+    queue: [],           // offline queue (see below)
+    sentLate: [],        // steps sent noticeably after they were tapped
+    flushing: false,
+    flushTimer: 0,
+    flushDelay: 3000,
+    stepGuard: 0         // step buttons stay disabled until then (double taps)
   };
 
   function $(id) { return document.getElementById(id); }
@@ -366,9 +560,13 @@
     lt.setAttribute('aria-label', t('langOtherLabel'));
     lt.setAttribute('lang', state.lang === 'en' ? 'zh-CN' : 'en');
     $('alerts').setAttribute('aria-label', t('alertsLabel'));
+    $('incidents').setAttribute('aria-label', t('incidentsLabel'));
     renderLive();
     renderUser();
-    if (state.user) renderAlerts();
+    if (state.user) {
+      renderAlerts();
+      incidentsChanged();
+    }
   }
 
   function applyTextSize() {
@@ -392,9 +590,12 @@
   function show(view) {
     $('loading').hidden = view !== 'loading';
     $('login-view').hidden = view !== 'login';
-    $('alerts-view').hidden = view !== 'alerts';
-    $('logout').hidden = view !== 'alerts';
-    $('live-status').hidden = view !== 'alerts';
+    $('app-view').hidden = view !== 'app';
+    // The lists themselves too (hooks of the tests and of assistive tech).
+    $('incidents-view').hidden = view !== 'app';
+    $('alerts-view').hidden = view !== 'app';
+    $('logout').hidden = view !== 'app';
+    $('live-status').hidden = view !== 'app';
   }
 
   function timeOf(a) {
@@ -509,7 +710,8 @@
       box.appendChild(ol);
       $('alert-summary').textContent = t(active ? 'summary' : 'summaryNone', { active: active, total: list.length });
     }
-    document.title = active ? t('titleCount', { n: active }) : '守望 Shouwang';
+    $('alert-count').textContent = active ? '(' + active + ')' : '';
+    if (state.route.name === 'list') document.title = active ? t('titleCount', { n: active }) : '守望 Shouwang';
   }
 
   // Each announcement is added as its own line (so a quick second one does not
@@ -561,7 +763,9 @@
       else if (what === 'cleared') clearedOnes.push(a);
     });
     news.forEach(function (a) { markFresh(a.id); });
+    alerts.forEach(noticeAlertIncident);
     renderAlerts();
+    if (state.route.name === 'incident') renderIncidentPage();
     if (news.length) {
       // Announce the most urgent newcomer; mention how many more.
       news.sort(function (x, y) { return sevRank(x.severity) - sevRank(y.severity); });
@@ -615,6 +819,730 @@
     });
   }
 
+  // -------------------------------------------------------------- incidents
+
+  var OPEN_STATES = { discovered: true, dispatched: true, accepted: true, on_site: true };
+  var UNACCEPTED = { discovered: true, dispatched: true };
+  // The state each closed-loop step leads to (as the server's transitions).
+  var STEP_TO = { accept: 'accepted', arrive: 'on_site', resolve: 'resolved', feedback: 'feedback', evaluate: 'evaluated' };
+  var OUTCOMES = ['safe', 'needed_help', 'hospital', 'false_alarm', 'away'];
+  var LS_QUEUE = 'shouwang.queue';
+  var LS_SENT = 'shouwang.sentLate';
+
+  function openedMs(inc) {
+    var d = parseTime(inc.opened_at);
+    return d ? d.getTime() : 0;
+  }
+
+  // Critical first, then the ones nobody accepted yet, oldest first.
+  function sortedIncidents() {
+    var list = Object.keys(state.incidents).map(function (id) { return state.incidents[id]; })
+      .filter(function (i) { return OPEN_STATES[i.state]; });
+    list.sort(function (a, b) {
+      var ca = a.severity === 'critical' ? 0 : 1;
+      var cb = b.severity === 'critical' ? 0 : 1;
+      if (ca !== cb) return ca - cb;
+      var ua = UNACCEPTED[a.state] ? 0 : 1;
+      var ub = UNACCEPTED[b.state] ? 0 : 1;
+      if (ua !== ub) return ua - ub;
+      var s = sevRank(a.severity) - sevRank(b.severity);
+      if (s) return s;
+      return openedMs(a) - openedMs(b);
+    });
+    return list;
+  }
+
+  function causesText(inc) {
+    var rules = Array.isArray(inc.rules) && inc.rules.length ? inc.rules : [];
+    return rules.map(ruleName).join(t('listSep'));
+  }
+
+  function sinceText(inc) {
+    var ms = openedMs(inc);
+    if (!ms) return '';
+    var secs = (Date.now() - ms) / 1000;
+    if (secs < 60) return t('openedJustNow', { time: formatTime(inc.opened_at) });
+    return t('openedAgo', { time: formatTime(inc.opened_at), dur: formatDuration(secs) });
+  }
+
+  function sevOf(inc) { return sevRank(inc.severity) < 3 ? inc.severity : 'info'; }
+
+  function stateBadge(st) {
+    return h('span', { class: 'badge badge-state state-' + st, dataset: { state: st }, text: t('st_' + st) });
+  }
+
+  function callLink(name, phone) {
+    return h('a', {
+      class: 'call-link',
+      href: telHref(phone),
+      'aria-label': t('callLabel', { name: name || '', phone: prettyPhone(phone) })
+    }, h('span', { 'aria-hidden': 'true', text: '☎' }), t('call') + ' ' + prettyPhone(phone));
+  }
+
+  function assigneeRow(inc) {
+    var as = inc.assignee;
+    return h('div', { class: 'assignee' },
+      h('span', { class: 'assignee-label', text: t('assignee') }),
+      as && as.name
+        ? h('span', { class: 'assignee-name', text: as.name })
+        : h('span', { class: 'assignee-name unassigned', text: t('unassigned') }),
+      as && as.phone ? callLink(as.name, as.phone) : null);
+  }
+
+  function inhibitedNote(inc) {
+    return inc.inhibited ? h('p', { class: 'inhibited-note', text: t('inhibited') }) : null;
+  }
+
+  function renderIncidentCard(inc) {
+    var sev = sevOf(inc);
+    var st = projectedState(inc);
+    var titleId = 'inc-title-' + String(inc.id).replace(/[^\w-]/g, '_');
+    var pending = queueFor(inc.id).length;
+    var link = h('a', {
+      class: 'incident-link',
+      href: '#incident/' + encodeURIComponent(inc.id),
+      'aria-label': t('openIncident', { resident: inc.resident || '', causes: causesText(inc) })
+    }, causesText(inc) || ruleName(inc.class));
+    var li = h('li', {
+      class: 'incident-card sev-' + sev + (state.freshInc[inc.id] ? ' is-new' : ''),
+      'aria-labelledby': titleId,
+      dataset: { incidentId: inc.id, state: inc.state, severity: sev }
+    }, h('article', null,
+      h('div', { class: 'card-head' },
+        h('h3', { class: 'rule-name', id: titleId }, link),
+        h('span', { class: 'badge badge-' + sev + ' severity', text: t('sev_' + sev) }),
+        stateBadge(st),
+        pending ? h('span', { class: 'badge badge-queued', text: t('queued') }) : null),
+      inhibitedNote(inc),
+      h('div', { class: 'who' },
+        inc.resident ? h('p', { class: 'resident', text: inc.resident }) : null,
+        inc.address ? h('p', { class: 'address', text: inc.address }) : null),
+      h('p', { class: 'since', text: sinceText(inc) }),
+      assigneeRow(inc)));
+    return li;
+  }
+
+  function renderIncidents() {
+    var box = $('incidents');
+    var list = sortedIncidents();
+    box.textContent = '';
+    var unaccepted = list.filter(function (i) { return UNACCEPTED[i.state]; }).length;
+    if (!list.length) {
+      box.appendChild(h('p', { class: state.incLoaded ? 'alerts-empty incidents-empty' : 'notice', text: t(state.incLoaded ? 'noIncidents' : 'loading') }));
+      $('incident-summary').textContent = '';
+    } else {
+      var ol = h('ol', { class: 'incident-list' });
+      list.forEach(function (i) { ol.appendChild(renderIncidentCard(i)); });
+      box.appendChild(ol);
+      $('incident-summary').textContent = t('incidentSummary', { n: list.length, u: unaccepted });
+    }
+    $('incident-count').textContent = list.length ? '(' + list.length + ')' : '';
+    renderQueueStatus();
+  }
+
+  function announceIncident(inc) {
+    var el = $('incident-announcer');
+    var line = h('p', { text: t('announceIncident', { causes: causesText(inc), resident: inc.resident || '', address: inc.address || '' }) });
+    el.appendChild(line);
+    while (el.childNodes.length > 3) el.removeChild(el.firstChild);
+    window.setTimeout(function () { if (line.parentNode === el) el.removeChild(line); }, 15000);
+  }
+
+  // Insert or replace one incident (an SSE event, a list or a detail answer).
+  // A list entry has no timeline: keep the one we have.
+  function upsertIncident(inc, quiet) {
+    if (!inc || !inc.id) return;
+    var old = state.incidents[inc.id];
+    if (old && !inc.timeline && old.timeline) inc.timeline = old.timeline;
+    if (old && parseTime(old.updated_at) && parseTime(inc.updated_at) &&
+        parseTime(inc.updated_at).getTime() < parseTime(old.updated_at).getTime()) return; // stale
+    state.incidents[inc.id] = inc;
+    if (!old && !quiet && OPEN_STATES[inc.state]) {
+      state.freshInc[inc.id] = Date.now();
+      window.setTimeout(function () { delete state.freshInc[inc.id]; }, HIGHLIGHT_MS);
+      announceIncident(inc);
+    }
+  }
+
+  function incidentsChanged() {
+    renderIncidents();
+    if (state.route.name === 'incident') renderIncidentPage();
+  }
+
+  var incRetry = 0;
+  function loadIncidents() {
+    var gen = state.gen;
+    return api('GET', '/api/v1/incidents?open=1').then(function (r) {
+      if (gen !== state.gen) return;
+      if (r.status === 401) { loggedOut(); return; }
+      if (r.status !== 200 || !r.body || !Array.isArray(r.body.incidents)) throw new Error('status ' + r.status);
+      var first = !state.incLoaded;
+      var seen = {};
+      r.body.incidents.forEach(function (i) { seen[i.id] = true; upsertIncident(i, first); });
+      // Closed while we were away: drop from the open list unless it is on screen.
+      Object.keys(state.incidents).forEach(function (id) {
+        if (!seen[id] && OPEN_STATES[state.incidents[id].state] && !(state.route.name === 'incident' && state.route.id === id)) delete state.incidents[id];
+      });
+      state.incLoaded = true;
+      $('incidents').setAttribute('aria-busy', 'false');
+      incidentsChanged();
+    }).catch(function () {
+      if (!state.user || gen !== state.gen) return;
+      if (!state.incLoaded) $('incident-summary').textContent = t('errLoadIncidents');
+      window.clearTimeout(incRetry);
+      incRetry = window.setTimeout(function () { if (state.user) loadIncidents(); }, 5000);
+    });
+  }
+
+  var detailRetry = 0;
+  function loadIncident(id) {
+    var gen = state.gen;
+    return api('GET', '/api/v1/incidents/' + encodeURIComponent(id)).then(function (r) {
+      if (gen !== state.gen) return;
+      if (r.status === 401) { loggedOut(); return; }
+      if (r.status === 404) { state.missing[id] = true; incidentsChanged(); return; }
+      if (r.status !== 200 || !r.body || !r.body.incident) throw new Error('status ' + r.status);
+      delete state.missing[id];
+      upsertIncident(r.body.incident, true);
+      incidentsChanged();
+    }).catch(function () {
+      if (!state.user || gen !== state.gen) return;
+      if (state.route.name === 'incident' && state.route.id === id && !state.incidents[id]) {
+        showIncidentMessage('errLoadIncident');
+      }
+      window.clearTimeout(detailRetry);
+      detailRetry = window.setTimeout(function () {
+        if (state.user && state.route.name === 'incident' && state.route.id === id) loadIncident(id);
+      }, 5000);
+    });
+  }
+
+  // An alert that belongs to an incident we do not know yet (its incident event
+  // may come later, or was dropped): fetch it.
+  function noticeAlertIncident(a) {
+    var id = a && a.incident_id;
+    // Before the list arrived it will bring the open ones; cleared alerts'
+    // incidents are not worth a request each.
+    if (!id || !state.incLoaded || a.state === 'cleared' || state.incidents[id] || state.fetchingInc[id]) return;
+    state.fetchingInc[id] = true;
+    var gen = state.gen;
+    api('GET', '/api/v1/incidents/' + encodeURIComponent(id)).then(function (r) {
+      delete state.fetchingInc[id];
+      if (gen !== state.gen || r.status !== 200 || !r.body || !r.body.incident) return;
+      upsertIncident(r.body.incident, !state.incLoaded);
+      incidentsChanged();
+    }, function () { delete state.fetchingInc[id]; });
+  }
+
+  // ----------------------------------------------------------- incident page
+
+  function showIncidentMessage(key, vars) {
+    state.incMessage = key ? { key: key, vars: vars } : null;
+    var el = $('incident-message');
+    el.textContent = key ? t(key, vars && vars.err ? { msg: messageText(vars.err) } : vars) : '';
+    el.hidden = !key;
+  }
+
+  function alertsOf(id) {
+    return Object.keys(state.alerts).map(function (k) { return state.alerts[k]; })
+      .filter(function (a) { return a.incident_id === id; })
+      .sort(function (a, b) { return timeOf(a) - timeOf(b); });
+  }
+
+  function sectionEl(cls, titleKey) {
+    return h('section', { class: 'inc-section ' + cls }, h('h3', { class: 'inc-section-title', text: t(titleKey) }));
+  }
+
+  function evidenceSection(inc) {
+    var sec = sectionEl('inc-evidence', 'evidenceTitle');
+    var alerts = alertsOf(inc.id);
+    if (!alerts.length) { sec.appendChild(h('p', { class: 'muted', text: t('noEvidence') })); return sec; }
+    var ul = h('ul', { class: 'evidence-alerts' });
+    alerts.forEach(function (a) {
+      var ev = h('ul', { class: 'evidence' });
+      (a.evidence || []).forEach(function (e) {
+        if (e && e.signal) ev.appendChild(h('li', { dataset: { signal: e.signal }, text: evidenceText(e) }));
+      });
+      ul.appendChild(h('li', { class: 'evidence-alert', dataset: { rule: a.rule || '', state: a.state || '' } },
+        h('p', { class: 'evidence-rule' }, h('strong', { text: ruleName(a.rule) }), ' · ' + formatTime(a.raised_at || a.received_at),
+          a.state === 'cleared' ? ' · ' + t('cleared') : ''),
+        ev.childNodes.length ? ev : null));
+    });
+    sec.appendChild(ul);
+    return sec;
+  }
+
+  function contactSection(inc) {
+    var sec = sectionEl('inc-contact', 'contactTitle');
+    sec.appendChild(assigneeRow(inc));
+    sec.appendChild(h('div', { class: 'assignee' },
+      h('a', { class: 'call-link call-120', href: 'tel:120', 'aria-label': t('call120Label') },
+        h('span', { 'aria-hidden': 'true', text: '☎' }), t('call120'))));
+    return sec;
+  }
+
+  function timelineDetail(ev) {
+    var d = ev.detail || '';
+    switch (ev.action) {
+      case 'resolve': return d ? t('out_' + d) : '';
+      case 'evaluate': return d ? stars(Number(d)) : '';
+      case 'discovered': case 'alert_attached': case 'reopened': return d ? ruleName(d) : '';
+      case 'dispatched': case 'escalated': case 'no_target': return targetText(d);
+      default: return d;
+    }
+  }
+
+  // "on_duty 李网格员 (w-1)" -> "值班网格员 李网格员"
+  function targetText(d) {
+    var m = /^(\w+)(?: (.*?))?(?: \(([^)]*)\))?$/.exec(d || '');
+    if (!m || !Object.prototype.hasOwnProperty.call(I18N['zh-CN'], 'tgt_' + m[1])) return d || '';
+    return t('tgt_' + m[1]) + (m[2] ? ' ' + m[2] : '');
+  }
+
+  function stars(n) {
+    n = Math.max(0, Math.min(5, Math.floor(n) || 0));
+    return '★★★★★'.slice(0, n) + '☆☆☆☆☆'.slice(0, 5 - n) + ' (' + t('stars', { n: n }) + ')';
+  }
+
+  function sentLateNote(incId, ev) {
+    var rec = state.sentLate.filter(function (r) { return r.incident === incId && r.action === ev.action && r.sent === ev.at; })[0];
+    return rec ? h('p', { class: 'sent-late', text: t('sentLate', { tapped: formatTime(rec.tapped), sent: formatTime(rec.sent) }) }) : null;
+  }
+
+  function timelineSection(inc) {
+    var sec = sectionEl('inc-timeline', 'timelineTitle');
+    var ol = h('ol', { class: 'timeline' });
+    (inc.timeline || []).forEach(function (ev) {
+      var actor = ev.actor === 'system' ? t('system') : ev.actor;
+      var label = Object.prototype.hasOwnProperty.call(I18N['zh-CN'], 'tl_' + ev.action) ? t('tl_' + ev.action) : ev.action;
+      var detail = timelineDetail(ev);
+      ol.appendChild(h('li', { dataset: { action: ev.action, actor: ev.actor || '', at: ev.at || '' } },
+        h('time', { class: 'tl-time', datetime: ev.at || '', text: formatTime(ev.at) }),
+        h('p', { class: 'tl-what' }, h('strong', { text: label }), ' · ' + actor),
+        detail ? h('p', { class: 'tl-detail', text: detail }) : null,
+        sentLateNote(inc.id, ev)));
+    });
+    sec.appendChild(ol);
+    return sec;
+  }
+
+  function outcomeSummary(inc) {
+    var box = h('div', { class: 'outcome-summary' });
+    if (inc.outcome) box.appendChild(h('p', { text: t('outcomeShown', { o: t('out_' + inc.outcome) }) }));
+    if (inc.notes) box.appendChild(h('p', { text: t('notesShown', { n: inc.notes }) }));
+    if (inc.feedback) box.appendChild(h('p', { text: t('feedbackShown', { f: inc.feedback }) }));
+    if (inc.rating) box.appendChild(h('p', { text: t('ratingShown', { r: stars(inc.rating) }) }));
+    return box.childNodes.length ? box : null;
+  }
+
+  function queueSection(inc) {
+    var entries = state.queue.filter(function (e) { return e.incident === inc.id; });
+    if (!entries.length) return null;
+    var sec = sectionEl('inc-queue', 'queueTitle');
+    var ul = h('ul', { id: 'incident-queue', class: 'queue-list' });
+    entries.forEach(function (e) {
+      var vars = { action: t('act_' + e.action), time: formatTime(e.at), msg: messageText(e.error) };
+      var li = h('li', { class: 'queue-entry', dataset: { status: e.status, action: e.action, qid: e.qid } },
+        h('p', { text: t('q_' + e.status, vars) }));
+      if (e.status === 'conflict' || e.status === 'failed') {
+        li.appendChild(h('button', { type: 'button', class: 'secondary-btn', dataset: { dismiss: e.qid }, text: t('dismiss') }));
+      }
+      ul.appendChild(li);
+    });
+    sec.appendChild(ul);
+    return sec;
+  }
+
+  // The state the incident will be in once our queued actions are through.
+  function projectedState(inc) {
+    var st = inc.state;
+    queueFor(inc.id).forEach(function (e) { st = STEP_TO[e.action] || st; });
+    return st;
+  }
+
+  var PARTS = ['head', 'queue', 'step', 'evidence', 'contact', 'timeline'];
+
+  function box(page, part) {
+    var el = page.querySelector(':scope > [data-part="' + part + '"]');
+    if (el) return el;
+    if (page.querySelector(':scope > .notice')) page.textContent = '';
+    PARTS.forEach(function (p) {
+      if (!page.querySelector(':scope > [data-part="' + p + '"]')) page.appendChild(h('div', { class: 'part part-' + p, dataset: { part: p } }));
+    });
+    return page.querySelector(':scope > [data-part="' + part + '"]');
+  }
+
+  function fill(el, child) {
+    el.textContent = '';
+    if (child) el.appendChild(child);
+  }
+
+  function renderIncidentPage() {
+    var id = state.route.id;
+    var page = $('incident-page');
+    var inc = state.incidents[id];
+    $('incident-view').dataset.incidentId = id;
+    if (!inc) {
+      page.textContent = '';
+      state.formKey = '';
+      page.appendChild(h('p', { class: 'notice', text: t(state.missing[id] ? 'incidentNotFound' : 'loading') }));
+      return;
+    }
+    var sev = sevOf(inc);
+    var st = projectedState(inc);
+    $('incident-view').dataset.state = inc.state;
+    var head = h('header', { class: 'inc-head sev-' + sev },
+      h('h2', { id: 'incident-title', class: 'inc-title', text: causesText(inc) || ruleName(inc.class) }),
+      h('div', { class: 'card-head' },
+        h('span', { class: 'badge badge-' + sev + ' severity', text: t('sev_' + sev) }),
+        stateBadge(st)),
+      inhibitedNote(inc),
+      h('div', { class: 'who' },
+        inc.resident ? h('p', { class: 'resident', text: inc.resident }) : null,
+        inc.address ? h('p', { class: 'address' }, h('span', { class: 'visually-hidden', text: t('addressLabel') + ' ' }), inc.address) : null),
+      h('p', { class: 'since', text: sinceText(inc) }),
+      outcomeSummary(inc));
+    // Each part has its own box; the step form is only rebuilt when the step
+    // changes, so a live update never takes away what is being typed (or the focus).
+    fill(box(page, 'head'), head);
+    fill(box(page, 'queue'), queueSection(inc));
+    var form = stepForm(inc, st);
+    var stepBox = box(page, 'step');
+    if (form.parentNode !== stepBox) fill(stepBox, form);
+    fill(box(page, 'evidence'), evidenceSection(inc));
+    fill(box(page, 'contact'), contactSection(inc));
+    fill(box(page, 'timeline'), timelineSection(inc));
+    if (state.incMessage) showIncidentMessage(state.incMessage.key, state.incMessage.vars);
+    document.title = (inc.resident || '') + ' · 守望 Shouwang';
+  }
+
+  // --------------------------------------------------------------- steps
+
+  function stepButton(action, label) {
+    return h('button', { type: 'submit', class: 'step-btn', dataset: { action: action }, text: label });
+  }
+
+  function radio(name, value, label, extra, ariaLabel) {
+    var id = name + '-' + value;
+    return h('label', { class: 'choice' + (extra || ''), for: id },
+      h('input', { type: 'radio', id: id, name: name, value: value, 'aria-label': ariaLabel }),
+      h('span', { text: label, 'aria-hidden': ariaLabel ? 'true' : null }));
+  }
+
+  function fieldArea(id, labelKey) {
+    return h('div', { class: 'field' },
+      h('label', { for: id, text: t(labelKey) }),
+      h('textarea', { id: id, name: id, rows: '3', maxlength: '600' }));
+  }
+
+  function ratingFieldset() {
+    var fs = h('fieldset', { class: 'choices stars-choices' }, h('legend', { text: t('ratingLegend') }));
+    for (var n = 1; n <= 5; n++) {
+      fs.appendChild(radio('rating', String(n), '★'.repeat(n), ' star-choice', t('stars', { n: n })));
+    }
+    return fs;
+  }
+
+  function buildStepForm(st) {
+    var form = h('form', { id: 'step-form', class: 'step-form', novalidate: true, dataset: { step: st } });
+    var title = h('h3', { class: 'inc-section-title', text: t('stepTitle') });
+    form.appendChild(title);
+    var err = h('p', { id: 'step-error', class: 'login-error', role: 'alert', hidden: true });
+    if (UNACCEPTED[st]) form.appendChild(stepButton('accept', t('act_accept')));
+    else if (st === 'accepted') form.appendChild(stepButton('arrive', t('act_arrive')));
+    else if (st === 'on_site') {
+      var fs = h('fieldset', { class: 'choices' }, h('legend', { text: t('outcomeLegend') }));
+      OUTCOMES.forEach(function (o) { fs.appendChild(radio('outcome', o, t('out_' + o))); });
+      form.appendChild(fs);
+      form.appendChild(fieldArea('resolve-notes', 'notesLabel'));
+      form.appendChild(err);
+      form.appendChild(stepButton('resolve', t('act_resolve')));
+    } else if (st === 'resolved') {
+      form.appendChild(fieldArea('feedback-text', 'feedbackLabel'));
+      form.appendChild(ratingFieldset());
+      form.appendChild(err);
+      form.appendChild(stepButton('feedback', t('act_feedbackSubmit')));
+    } else if (st === 'feedback') {
+      form.appendChild(ratingFieldset());
+      form.appendChild(err);
+      form.appendChild(stepButton('evaluate', t('act_evaluateSubmit')));
+    } else {
+      form.appendChild(h('p', { class: 'closed-note', text: t('closedDone') }));
+    }
+    form.addEventListener('submit', onStepSubmit);
+    guardDoubleTap(form.querySelector('.step-btn'));
+    return form;
+  }
+
+  // The next step's button appears where the last one was tapped: a double
+  // tap must not take two steps. It stays disabled for a moment.
+  var DOUBLE_TAP_MS = 700;
+  function guardDoubleTap(btn) {
+    var wait = state.stepGuard - Date.now();
+    if (!btn || wait <= 0) return;
+    btn.disabled = true;
+    window.setTimeout(function () { btn.disabled = false; }, wait);
+  }
+
+  function formValues(form) {
+    var v = {};
+    if (!form) return v;
+    Array.prototype.forEach.call(form.querySelectorAll('textarea'), function (el) { v[el.id] = el.value; });
+    Array.prototype.forEach.call(form.querySelectorAll('input[type=radio]:checked'), function (el) { v[el.name] = el.value; });
+    return v;
+  }
+
+  function restoreValues(form, v) {
+    Object.keys(v).forEach(function (k) {
+      var area = form.querySelector('textarea#' + k);
+      if (area) { area.value = v[k]; return; }
+      var r = form.querySelector('input[name="' + k + '"][value="' + v[k] + '"]');
+      if (r) r.checked = true;
+    });
+  }
+
+  // Rebuilt only when the step or the language changes; otherwise the same
+  // element (with what was typed, and the focus) is put back.
+  function stepForm(inc, st) {
+    var key = inc.id + '|' + st + '|' + state.lang;
+    var old = $('step-form');
+    if (old && state.formKey === key) return old;
+    var keep = old && state.formKey.split('|')[0] === inc.id && state.formKey.split('|')[1] === st ? formValues(old) : {};
+    var form = buildStepForm(st);
+    restoreValues(form, keep);
+    state.formKey = key;
+    return form;
+  }
+
+  function stepError(key) {
+    var el = $('step-error');
+    if (!el) return;
+    el.textContent = key ? t(key) : '';
+    el.hidden = !key;
+    // Take the worker to what is missing (the error is announced as an alert).
+    var first = key && el.parentNode.querySelector('input, textarea');
+    if (first) first.focus();
+  }
+
+  function onStepSubmit(e) {
+    e.preventDefault();
+    var form = e.target;
+    var inc = state.incidents[state.route.id];
+    if (!inc) return;
+    var v = formValues(form);
+    var st = form.dataset.step;
+    stepError('');
+    showIncidentMessage('');
+    if (UNACCEPTED[st]) enqueue(inc.id, 'accept', {});
+    else if (st === 'accepted') enqueue(inc.id, 'arrive', {});
+    else if (st === 'on_site') {
+      if (!v.outcome) { stepError('errOutcome'); return; }
+      enqueue(inc.id, 'resolve', { outcome: v.outcome, notes: (v['resolve-notes'] || '').trim() });
+    } else if (st === 'resolved') {
+      var fb = (v['feedback-text'] || '').trim();
+      if (!fb && !v.rating) { stepError('errFeedbackEmpty'); return; }
+      if (fb) enqueue(inc.id, 'feedback', { feedback: fb });
+      if (v.rating) enqueue(inc.id, 'evaluate', { rating: Number(v.rating) });
+    } else if (st === 'feedback') {
+      if (!v.rating) { stepError('errRating'); return; }
+      enqueue(inc.id, 'evaluate', { rating: Number(v.rating) });
+    }
+    state.formKey = '';
+    state.stepGuard = Date.now() + DOUBLE_TAP_MS;
+    incidentsChanged();
+    var next = $('step-form');
+    if (next) {
+      var btn = next.querySelector('.step-btn, textarea, input');
+      if (btn) btn.focus();
+    }
+    flushQueue();
+  }
+
+  // ------------------------------------------------------------ offline queue
+  //
+  // Every step goes through this queue, kept in localStorage with the time it
+  // was tapped, and is sent in order. Without network it waits (待发送 /
+  // queued) and goes out when the browser is back online, or on a retry timer.
+  // A refusal (409 conflict, 4xx) is shown and dropped from the sending, never
+  // retried. The server stamps the time it received the step.
+
+  function loadQueue() {
+    try { state.queue = JSON.parse(storageGet(LS_QUEUE) || '[]') || []; } catch (e) { state.queue = []; }
+    try { state.sentLate = JSON.parse(storageGet(LS_SENT) || '[]') || []; } catch (e) { state.sentLate = []; }
+    // A "sending" left by a closed page is unknown: send again (a duplicate is
+    // answered with a 409, which is then shown).
+    state.queue.forEach(function (e) { if (e.status === 'sending') e.status = 'queued'; });
+  }
+
+  function saveQueue() {
+    storageSet(LS_QUEUE, JSON.stringify(state.queue));
+    storageSet(LS_SENT, JSON.stringify(state.sentLate.slice(-50)));
+  }
+
+  function queueFor(id) {
+    return state.queue.filter(function (e) { return e.incident === id && (e.status === 'queued' || e.status === 'sending'); });
+  }
+
+  function enqueue(incident, action, body) {
+    state.queue.push({
+      qid: Date.now().toString(36) + Math.random().toString(36).slice(2, 7),
+      incident: incident, action: action, body: body,
+      at: new Date().toISOString(), user: state.user ? state.user.username : '',
+      status: 'queued', tries: 0
+    });
+    saveQueue();
+  }
+
+  function renderQueueStatus() {
+    var el = $('queue-status');
+    var waiting = state.queue.filter(function (e) { return e.status === 'queued' || e.status === 'sending'; }).length;
+    var problems = state.queue.filter(function (e) { return e.status === 'conflict' || e.status === 'failed'; }).length;
+    var text = waiting ? t('queueCount', { n: waiting }) : '';
+    if (problems) text += (text ? ' ' : '') + t('queueProblem');
+    el.textContent = text;
+    el.hidden = !text;
+    el.dataset.waiting = String(waiting);
+  }
+
+  function queueChanged() {
+    saveQueue();
+    incidentsChanged();
+  }
+
+  function scheduleFlush() {
+    window.clearTimeout(state.flushTimer);
+    state.flushTimer = window.setTimeout(flushQueue, state.flushDelay);
+    state.flushDelay = Math.min(state.flushDelay * 2, 30000);
+  }
+
+  // The API's conflict reads "… cannot evaluate an incident that is evaluated …":
+  // kept as keys, to be said in the user's language; other messages as they come.
+  function serverMessage(r) {
+    var msg = r.body && r.body.error && r.body.error.message ? r.body.error.message : 'HTTP ' + r.status;
+    var m = /cannot (\w+) an incident that is (\w+)/.exec(msg);
+    if (m && STEP_TO[m[1]] && Object.prototype.hasOwnProperty.call(I18N['zh-CN'], 'st_' + m[2])) {
+      return { key: 'conflictState', action: 'act_' + m[1], state: 'st_' + m[2] };
+    }
+    return { text: msg };
+  }
+
+  function messageText(err) {
+    if (!err) return '';
+    if (typeof err === 'string') return err;
+    if (err.key) return t(err.key, { action: t(err.action), state: t(err.state) });
+    return err.text || '';
+  }
+
+  // Sends the first queued entry of this user, then the next, one at a time.
+  function flushQueue() {
+    if (state.flushing || !state.user) return;
+    var me = state.user.username;
+    var e = state.queue.filter(function (q) { return q.status === 'queued' && q.user === me; })[0];
+    if (!e) return;
+    state.flushing = true;
+    e.status = 'sending';
+    e.tries++;
+    queueChanged();
+    var gen = state.gen;
+    var done = function () { state.flushing = false; };
+    api('POST', '/api/v1/incidents/' + encodeURIComponent(e.incident) + '/' + e.action, e.body).then(function (r) {
+      done();
+      if (r.status === 200 && r.body && r.body.incident) {
+        sent(e, r.body.incident);
+      } else if (r.status === 401) {
+        e.status = 'queued';
+        queueChanged();
+        if (gen === state.gen) loggedOut();
+        return;
+      } else if (r.status === 409 || (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429)) {
+        refused(e, r);
+      } else {
+        throw new Error('status ' + r.status); // 5xx, 408, 429: try again later
+      }
+      state.flushDelay = 3000;
+      flushQueue();
+    }).catch(function () {
+      done();
+      if (e.status === 'sending') e.status = 'queued';
+      queueChanged();
+      scheduleFlush();
+    });
+  }
+
+  function sent(e, inc) {
+    state.queue = state.queue.filter(function (q) { return q !== e; });
+    // The server stamped its receipt: when the step waited in the queue (a
+    // failed try, or noticeably later), remember when it was tapped, to show both.
+    var evs = (inc.timeline || []).filter(function (ev) { return ev.action === e.action; });
+    var last = evs[evs.length - 1];
+    if (last && parseTime(last.at) && (e.tries > 1 || parseTime(last.at).getTime() - parseTime(e.at).getTime() > 30000)) {
+      state.sentLate.push({ incident: e.incident, action: e.action, tapped: e.at, sent: last.at });
+    }
+    upsertIncident(inc, true);
+    queueChanged();
+  }
+
+  function refused(e, r) {
+    e.status = r.status === 409 ? 'conflict' : 'failed';
+    e.error = serverMessage(r);
+    // Whatever else we queued for this incident would follow from a step that
+    // did not happen: it stays queued and is refused in turn, so it shows too.
+    if (state.route.name === 'incident' && state.route.id === e.incident) {
+      showIncidentMessage('conflict', { err: e.error });
+    }
+    queueChanged();
+    loadIncident(e.incident);
+  }
+
+  function dismissQueued(qid) {
+    state.queue = state.queue.filter(function (q) { return q.qid !== qid; });
+    showIncidentMessage('');
+    queueChanged();
+  }
+
+  // ------------------------------------------------------------------ routes
+
+  function parseRoute() {
+    var m = /^#incident\/(.+)$/.exec(window.location.hash || '');
+    if (!m) return { name: 'list' };
+    var id;
+    try { id = decodeURIComponent(m[1]); } catch (e) { id = m[1]; }
+    return { name: 'incident', id: id };
+  }
+
+  function applyRoute(focus) {
+    var prev = state.route;
+    state.route = parseRoute();
+    var onIncident = state.route.name === 'incident';
+    $('list-view').hidden = onIncident;
+    $('incident-view').hidden = !onIncident;
+    if (!onIncident) {
+      showIncidentMessage('');
+      state.formKey = '';
+      renderAlerts(); // restores the document title
+      return;
+    }
+    if (prev.name !== 'incident' || prev.id !== state.route.id) {
+      showIncidentMessage('');
+      state.formKey = '';
+      $('incident-page').textContent = '';
+    }
+    renderIncidentPage();
+    if (state.user) loadIncident(state.route.id);
+    if (focus) {
+      window.scrollTo(0, 0);
+      var title = $('incident-title');
+      if (title) { title.setAttribute('tabindex', '-1'); title.focus(); }
+    }
+  }
+
+  // ---------------------------------------------------------- service worker
+
+  function registerServiceWorker() {
+    if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
+    navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(function () { /* the app works without */ });
+  }
+
   // ------------------------------------------------------------------- live
 
   function setLive(on) {
@@ -636,7 +1564,19 @@
       setLive(true);
       // Fill any gap while we were away (also covers the first connection
       // racing the initial fetch).
-      if (reconnect) loadAlerts();
+      if (reconnect) {
+        loadAlerts();
+        loadIncidents();
+        if (state.route.name === 'incident') loadIncident(state.route.id);
+      }
+      flushQueue();
+    });
+    es.addEventListener('incident', function (e) {
+      if (state.source !== es) return;
+      var inc;
+      try { inc = JSON.parse(e.data); } catch (err) { return; }
+      upsertIncident(inc, !state.incLoaded);
+      incidentsChanged();
     });
     es.addEventListener('alert', function (e) {
       if (state.source !== es) return;
@@ -681,12 +1621,21 @@
     state.fresh = {};
     state.loaded = false;
     state.everOpened = false;
+    state.incidents = {};
+    state.freshInc = {};
+    state.incLoaded = false;
+    state.missing = {};
     renderUser();
     renderAlerts();
+    renderIncidents();
     $('alerts').setAttribute('aria-busy', 'true');
-    show('alerts');
+    $('incidents').setAttribute('aria-busy', 'true');
+    show('app');
+    applyRoute(false);
     connect();
     loadAlerts();
+    loadIncidents();
+    flushQueue();
   }
 
   function loggedOut() {
@@ -695,10 +1644,21 @@
     state.alerts = {};
     state.fresh = {};
     state.loaded = false;
+    state.incidents = {};
+    state.freshInc = {};
+    state.incLoaded = false;
+    state.incMessage = null;
+    state.formKey = '';
     disconnect();
     window.clearTimeout(loadRetry);
+    window.clearTimeout(incRetry);
+    window.clearTimeout(detailRetry);
+    window.clearTimeout(state.flushTimer);
     $('alerts').textContent = '';
     $('announcer').textContent = '';
+    $('incidents').textContent = '';
+    $('incident-announcer').textContent = '';
+    $('incident-page').textContent = '';
     document.title = '守望 Shouwang';
     renderUser();
     show('login');
@@ -789,16 +1749,38 @@
     });
     $('logout').addEventListener('click', onLogout);
     $('login-form').addEventListener('submit', onLoginSubmit);
+    $('incident-page').addEventListener('click', function (e) {
+      var btn = e.target.closest && e.target.closest('[data-dismiss]');
+      if (btn) dismissQueued(btn.dataset.dismiss);
+    });
+    window.addEventListener('hashchange', function () { if (state.user) applyRoute(true); });
+    // Back online: send what was queued now, and start the live stream afresh
+    // (its opening catches up on what was missed).
+    window.addEventListener('online', function () {
+      if (!state.user) return;
+      state.flushDelay = 3000;
+      window.clearTimeout(state.flushTimer);
+      flushQueue();
+      connect();
+    });
+    window.addEventListener('offline', function () { setLive(false); });
+    loadQueue();
+    renderQueueStatus();
 
     // Phones sleep: when the page comes back, catch up and revive the stream.
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState !== 'visible' || !state.user) return;
       loadAlerts();
+      loadIncidents();
+      flushQueue();
       if (!state.source || state.source.readyState === 2) connect();
     });
     // Keep "yesterday"/dates right if the page stays open past midnight.
     window.setInterval(function () { if (state.user) renderAlerts(); }, 10 * 60 * 1000);
+    // "opened 2 h 03 min ago" keeps counting.
+    window.setInterval(function () { if (state.user) incidentsChanged(); }, 60 * 1000);
 
+    registerServiceWorker();
     checkSession();
   }
 
