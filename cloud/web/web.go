@@ -16,8 +16,9 @@ import (
 //go:embed static
 var files embed.FS
 
-// FS returns the app's files rooted at static/: "index.html", "app.js",
-// "app.css", "manifest.webmanifest" and "icon.svg".
+// FS returns the app's files rooted at static/: the page, script and styles, the
+// manifest and icon, and the service worker "sw.js" (served at the root so its scope
+// is the whole app).
 func FS() fs.FS {
 	sub, err := fs.Sub(files, "static")
 	if err != nil {
