@@ -115,6 +115,13 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 			return jsonError(c, fiber.StatusInternalServerError, "internal", "internal error", "")
 		},
 	})
+	app.Use(func(c *fiber.Ctx) error {
+		// Everything is served from this binary: nothing else may run or be framed.
+		c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		c.Set("X-Content-Type-Options", "nosniff")
+		c.Set("Referrer-Policy", "no-referrer")
+		return c.Next()
+	})
 	app.Get("/healthz", srv.healthz)
 	app.Get("/metrics", adaptor.HTTPHandler(metrics))
 	v1 := app.Group("/api/v1")
