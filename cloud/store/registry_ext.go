@@ -522,25 +522,30 @@ func homes(ctx context.Context, q querier, id string, limit, offset int) ([]Home
 	if len(list) == 0 {
 		return list, nil
 	}
-	in, inArgs := inList(list, func(h HomeRecord) string { return h.ID })
-	err = scanRows(ctx, q, `SELECT home_id, sensor_id, kind FROM home_sensors WHERE home_id IN (`+in+`) ORDER BY home_id, sensor_id`, inArgs, func(sc func(...any) error) error {
+	in, inArgs := inList(list, limit < 0 && id == "", func(h HomeRecord) string { return h.ID })
+	err = scanRows(ctx, q, `SELECT home_id, sensor_id, kind FROM home_sensors WHERE `+in("home_id")+` ORDER BY home_id, sensor_id`, inArgs, func(sc func(...any) error) error {
 		var home string
 		var sn Sensor
 		if err := sc(&home, &sn.ID, &sn.Kind); err != nil {
 			return err
 		}
-		list[idx[home]].Sensors = append(list[idx[home]].Sensors, sn)
+		if i, ok := idx[home]; ok {
+			list[i].Sensors = append(list[i].Sensors, sn)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("home sensors: %w", err)
 	}
-	err = scanRows(ctx, q, `SELECT home_id, id FROM gateways WHERE secret_hash <> '' AND home_id IN (`+in+`) ORDER BY id`, inArgs, func(sc func(...any) error) error {
-		var home, gw string
+	err = scanRows(ctx, q, `SELECT home_id, id FROM gateways WHERE secret_hash <> '' AND `+in("home_id")+` ORDER BY id`, inArgs, func(sc func(...any) error) error {
+		var home sql.NullString
+		var gw string
 		if err := sc(&home, &gw); err != nil {
 			return err
 		}
-		list[idx[home]].GatewayID = gw
+		if i, ok := idx[home.String]; ok {
+			list[i].GatewayID = gw
+		}
 		return nil
 	})
 	if err != nil {
@@ -573,14 +578,16 @@ func residents(ctx context.Context, q querier, id string, limit, offset int) ([]
 	if len(list) == 0 {
 		return list, nil
 	}
-	in, inArgs := inList(list, func(p Resident) string { return p.ID })
-	err = scanRows(ctx, q, `SELECT resident_id, name, relation, phone FROM emergency_contacts WHERE resident_id IN (`+in+`) ORDER BY resident_id, seq`, inArgs, func(sc func(...any) error) error {
+	in, inArgs := inList(list, limit < 0 && id == "", func(p Resident) string { return p.ID })
+	err = scanRows(ctx, q, `SELECT resident_id, name, relation, phone FROM emergency_contacts WHERE `+in("resident_id")+` ORDER BY resident_id, seq`, inArgs, func(sc func(...any) error) error {
 		var rid string
 		var c EmergencyContact
 		if err := sc(&rid, &c.Name, &c.Relation, &c.Phone); err != nil {
 			return err
 		}
-		list[idx[rid]].Contacts = append(list[idx[rid]].Contacts, c)
+		if i, ok := idx[rid]; ok {
+			list[i].Contacts = append(list[i].Contacts, c)
+		}
 		return nil
 	})
 	if err != nil {
@@ -609,10 +616,13 @@ func family(ctx context.Context, q querier, residentID string) ([]FamilyMember, 
 	return list, nil
 }
 
-// inList makes "$1, $2, …" for the IDs of list. Callers pass a page or all rows of
-// an export; PostgreSQL takes up to 65535 parameters and SQLite 32766, so exports
-// larger than that are chunked by the caller's paging (see registry.Export).
-func inList[T any](list []T, id func(T) string) (string, []any) {
+// inList returns a condition "col IN ($1, …)" over the IDs of list, or, when all
+// rows were read (an export), a condition that is always true: a whole registry
+// has more IDs than PostgreSQL (65535) or SQLite (32766) take as parameters.
+func inList[T any](list []T, all bool, id func(T) string) (func(col string) string, []any) {
+	if all {
+		return func(string) string { return "1 = 1" }, nil
+	}
 	var b strings.Builder
 	args := make([]any, len(list))
 	for i, v := range list {
@@ -622,7 +632,7 @@ func inList[T any](list []T, id func(T) string) (string, []any) {
 		fmt.Fprintf(&b, "$%d", i+1)
 		args[i] = id(v)
 	}
-	return b.String(), args
+	return func(col string) string { return col + " IN (" + b.String() + ")" }, args
 }
 
 func rowErr(err error, what string) error {
