@@ -53,6 +53,8 @@ type Store interface {
 	AcceptInvite(ctx context.Context, codeHash string, u store.User, now time.Time) (string, error)
 	GatewayOfHome(ctx context.Context, homeID string) (string, error)
 	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
+	ResidentHome(ctx context.Context, residentID string) (string, error)
+	ResidentMedical(ctx context.Context, residentID string) (string, error)
 	SetPassword(ctx context.Context, userID, hash, keepSession string) error
 	ExportHome(ctx context.Context, homeID string, now time.Time) (store.HomeExport, error)
 	EraseHome(ctx context.Context, homeID, by, reason string, now time.Time) ([]string, error)
@@ -145,6 +147,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Post("/invites/accept", srv.acceptInvite)
 	v1.Get("/homes/:id/export", srv.auth, srv.can(authz.ExportData), srv.export)
 	v1.Post("/homes/:id/erase", srv.auth, srv.can(authz.EraseData), srv.erase)
+	v1.Get("/residents/:id/medical", srv.auth, srv.can(authz.ReadMedical), srv.medical)
 	v1.Get("/homes/:id/status", srv.auth, srv.can(authz.ReadTelemetry), srv.homeStatus)
 	v1.Get("/homes/:id/telemetry", srv.auth, srv.can(authz.ReadTelemetry), srv.telemetry)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
@@ -700,6 +703,32 @@ func (s *Server) erase(c *fiber.Ctx) error {
 	}
 	result["problems"] = problems
 	return c.JSON(fiber.Map{"erasure": result})
+}
+
+// medical returns a resident's medical notes to whom the resident lets see them
+// (by default the grid worker only), and records the read.
+func (s *Server) medical(c *fiber.Ctx) error {
+	id := c.Params("id")
+	home, err := s.store.ResidentHome(c.UserContext(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	v, verr := s.viewer(c)
+	if verr != nil {
+		return verr
+	}
+	if err != nil || !v.sees(c.UserContext(), home, "resident", store.KindMedical) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no medical notes for resident "+id+" that you may see", "id")
+	}
+	notes, err := s.store.ResidentMedical(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "medical:"+id, home); err != nil {
+		return err
+	}
+	c.Set("Cache-Control", "no-store")
+	return c.JSON(fiber.Map{"resident_id": id, "medical_notes": notes})
 }
 
 // homeStatus is the family's first screen: 平安 or not, and the last sign of life.

@@ -348,3 +348,39 @@ func TestExportAndErase(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMedicalNotesFollowPrivacy: by default only the grid worker (and the resident)
+// read medical notes — not the admin, not family — and each read is audited.
+func TestMedicalNotesFollowPrivacy(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, err := f.store.ImportRegistry(ctx, store.Registry{
+		Residents: []store.Resident{{ID: "r1", HomeID: "h1", Name: "resident h1"}},
+		Medical:   map[string]string{"r1": "高血压，每日服药"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for role, want := range map[string]int{"worker": 200, "resident": 200, "admin": 404, "family": 404, "sup": 404, "tech": 403} {
+		code, body := f.as(role)("GET", "/api/v1/residents/r1/medical", "")
+		if code != want {
+			t.Errorf("%s: %d, want %d (%v)", role, code, want, body)
+		}
+		if code == 200 && body["medical_notes"] != "高血压，每日服药" {
+			t.Errorf("%s: %v", role, body)
+		}
+	}
+	log, err := f.store.AuditLog(ctx, "h1", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, e := range log {
+		if e.Object == "medical:r1" {
+			reads++
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d audited medical reads, want 2", reads)
+	}
+}

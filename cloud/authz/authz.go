@@ -45,6 +45,7 @@ const (
 	InviteFamily    Action = "family.invite" // the resident's consent to be followed
 	ExportData      Action = "data.export"   // a copy of everything held about a resident
 	EraseData       Action = "data.erase"    // delete it, cloud and gateway
+	ReadMedical     Action = "medical.read"  // further limited by the resident's choice
 )
 
 var table = map[Action][]string{}
@@ -81,6 +82,7 @@ func init() {
 	allow(InviteFamily, Admin, Resident)
 	allow(ExportData, Admin, Resident)
 	allow(EraseData, Admin)
+	allow(ReadMedical, Admin, Supervisor, Worker, Family, Resident)
 }
 
 // Allowed reports whether role may do a.

@@ -64,7 +64,6 @@ func Routes(r fiber.Router, auth fiber.Handler, s Store, log *slog.Logger) *Hand
 	r.Post("/homes/:id/claim-codes", auth, admin, h.claimCode)
 	r.Get("/residents", auth, admin, h.residents)
 	r.Get("/residents/:id", auth, admin, h.resident)
-	r.Get("/residents/:id/medical", auth, admin, h.medical)
 	r.Post("/gateways/:id/revoke", auth, admin, h.revoke)
 	r.Post("/registry/import", auth, admin, h.importCSV)
 	r.Get("/registry/export", auth, admin, h.exportCSV)
@@ -242,21 +241,6 @@ func (h *Handlers) resident(c *fiber.Ctx) error {
 		}
 		return v, nil
 	}, func(v residentJSON) residentJSON { return v })
-}
-
-func (h *Handlers) medical(c *fiber.Ctx) error {
-	notes, err := h.store.ResidentMedical(c.UserContext(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no resident "+c.Params("id"), "id")
-	}
-	if err != nil {
-		return err
-	}
-	u := c.Locals("user").(store.User)
-	// Reading sensitive data leaves a trace in the log until the audit chain covers it.
-	h.log.Info("medical notes read", "resident", c.Params("id"), "user", u.Username)
-	c.Set("Cache-Control", "no-store")
-	return c.JSON(fiber.Map{"resident_id": c.Params("id"), "medical_notes": notes})
 }
 
 type dutyRequest struct {

@@ -188,9 +188,8 @@ func TestImportExport500Households(t *testing.T) {
 		if len(res["emergency_contacts"].([]any)) != 2 || len(res["family"].([]any)) != 1 || res["medical_notes"] != nil {
 			t.Fatalf("%v", res)
 		}
-		med := call(t, a, "GET", "/api/v1/residents/r-0003/medical", "admin", "", nil).json(t)
-		if med["medical_notes"] != "高血压, 服药" {
-			t.Fatalf("%v", med)
+		if notes, err := s.ResidentMedical(context.Background(), "r-0003"); err != nil || notes != "高血压, 服药" {
+			t.Fatalf("medical notes imported: %q %v", notes, err)
 		}
 		if g := call(t, a, "GET", "/api/v1/grids", "admin", "", nil).json(t)["grids"].([]any); len(g) != 2 {
 			t.Fatalf("%v", g)
@@ -204,7 +203,7 @@ func TestImportExport500Households(t *testing.T) {
 func TestRegistryHTTPRefusals(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		a, _ := app(s)
-		for _, path := range []string{"/api/v1/grids", "/api/v1/homes/h1", "/api/v1/registry/export", "/api/v1/residents/r1/medical"} {
+		for _, path := range []string{"/api/v1/grids", "/api/v1/homes/h1", "/api/v1/registry/export"} {
 			r := call(t, a, "GET", path, "worker", "", nil)
 			if r.status != 403 || r.json(t)["error"].(map[string]any)["code"] != "forbidden" {
 				t.Errorf("%s as worker: %d %s", path, r.status, r.body)

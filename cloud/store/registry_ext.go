@@ -655,3 +655,10 @@ func affectedOne(res sql.Result, what string) error {
 	}
 	return nil
 }
+
+// ResidentHome returns the home a resident lives in.
+func (s *Store) ResidentHome(ctx context.Context, residentID string) (string, error) {
+	var home string
+	err := s.db.QueryRowContext(ctx, `SELECT home_id FROM residents WHERE id = $1`, residentID).Scan(&home)
+	return home, rowErr(err, "resident "+residentID)
+}
