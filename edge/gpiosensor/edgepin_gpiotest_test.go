@@ -1,8 +1,4 @@
-//go:build periph_gpiotest
-
-// Built with -tags periph_gpiotest, the channel-fed tests run against periph's
-// own gpiotest.Pin. It needs github.com/jonboulle/clockwork in go.sum (run
-// `go get periph.io/x/conn/v3/gpio/gpiotest@v3.7.2` first).
+// The channel-fed tests run against periph's own fake pin, gpiotest.Pin.
 
 package gpiosensor
 
