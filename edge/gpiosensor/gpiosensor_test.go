@@ -340,7 +340,7 @@ func TestHost78(t *testing.T) {
 }
 
 // TestEdgeChannel feeds edges through a channel on the real clock, as with
-// periph's gpiotest.Pin (see chanPin; -tags periph_gpiotest uses the real one).
+// periph's gpiotest.Pin.
 func TestEdgeChannel(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
