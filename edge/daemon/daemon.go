@@ -130,7 +130,12 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 			box.Close()
 			return nil, err
 		}
-		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, Meters: meters})
+		nodes, err := d.simulatedRadio(clk)
+		if err != nil {
+			box.Close()
+			return nil, err
+		}
+		d.sources = append(d.sources, &sim.Home{Clock: clk, Scenario: sc, Meters: meters, Radio: nodes})
 	} else if err := d.openDevices(); err != nil {
 		box.Close()
 		return nil, err
@@ -185,6 +190,46 @@ func (d *Daemon) simulatedMeters(clk *sim.Clock) (*metersim.Sim, error) {
 		d.sources = append(d.sources, bus, &servedMeter{sim: ms, port: master})
 	}
 	return ms, nil
+}
+
+// simulatedRadio puts the bathroom PIR on a battery radio node behind a
+// pseudo-terminal: its frames are decoded, supervised and acknowledged by the same
+// receiver as a real UART radio module's.
+func (d *Daemon) simulatedRadio(clk *sim.Clock) (*radio.SimNodes, error) {
+	master, slave, err := metersim.OpenPTY()
+	if err != nil {
+		return nil, fmt.Errorf("simulated radio: %w", err)
+	}
+	cfg := radio.Config{Port: slave, Baud: 9600, Nodes: []radio.NodeConfig{{ID: "5A000001", Sensor: "pir.bathroom", CheckIn: 6 * time.Hour}}}
+	r, err := radio.New(cfg, nil, clk.Now, d.log.With("sim", "radio"))
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("simulated radio: %w", err)
+	}
+	nodes, err := radio.NewSimNodes(master, cfg.Nodes)
+	if err != nil {
+		master.Close()
+		return nil, err
+	}
+	d.sources = append(d.sources, r, &drainedPort{port: master})
+	return nodes, nil
+}
+
+// drainedPort reads (and drops) what the gateway sends back to the simulated
+// nodes — their ACKs — so the pseudo-terminal never fills up.
+type drainedPort struct{ port *os.File }
+
+func (p *drainedPort) Run(ctx context.Context, _ chan<- event.Event) error {
+	go func() {
+		<-ctx.Done()
+		p.port.Close()
+	}()
+	buf := make([]byte, 256)
+	for {
+		if _, err := p.port.Read(buf); err != nil {
+			return nil // closed at shutdown
+		}
+	}
 }
 
 // servedMeter runs the meter simulator on its end of a pseudo-terminal.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
+	"github.com/shouwang-care/shouwang/firmware-protocol/sensornode"
 )
 
 // Clock runs virtual time at speed× real time from start.
@@ -84,8 +85,19 @@ type Meters interface {
 	AddEnergy(kwh float64)
 }
 
+// Radio is where sensors on battery radio nodes report: the home's movement in the
+// bathroom goes over the air, framed by the sensor-node protocol.
+type Radio interface {
+	Has(sensor string) bool
+	Send(sensor string, ev sensornode.Event) error
+	CheckInAll() error
+}
+
 // Home plays a scenario on a clock.
 type Home struct {
+	// Radio, when set, carries the steps of the sensors it has (and a check-in
+	// from every node each virtual hour); Home emits no events for them.
+	Radio    Radio
 	Clock    *Clock
 	Scenario Scenario
 	// Meters, when set, receives water and energy use and Home emits no meter
@@ -104,7 +116,7 @@ func (h *Home) Run(ctx context.Context, out chan<- event.Event) error {
 		h.ReadEvery = 10 * time.Minute
 	}
 	start := h.Clock.start
-	next, nextRead := 0, time.Duration(0)
+	next, nextRead, nextCheckIn := 0, time.Duration(0), time.Duration(0)
 	water, power := h.WaterM3, h.PowerKWh
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -136,6 +148,14 @@ func (h *Home) Run(ctx context.Context, out chan<- event.Event) error {
 			}
 			s := h.Scenario.Events[next]
 			next++
+			if h.Radio != nil && h.Radio.Has(s.Sensor) {
+				if ev, ok := radioEvent(s); ok {
+					if err := h.Radio.Send(s.Sensor, ev); err != nil {
+						return err
+					}
+					continue
+				}
+			}
 			e := event.Event{T: start.Add(s.At), Sensor: s.Sensor, Kind: s.Kind}
 			switch s.Kind {
 			case event.Meter:
@@ -161,10 +181,32 @@ func (h *Home) Run(ctx context.Context, out chan<- event.Event) error {
 				return nil
 			}
 		}
+		if h.Radio != nil && elapsed >= nextCheckIn {
+			nextCheckIn = elapsed + time.Hour
+			if err := h.Radio.CheckInAll(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
 	}
+}
+
+// radioEvent maps a scenario step to the event code a node would send.
+func radioEvent(s Step) (sensornode.Event, bool) {
+	switch s.Kind {
+	case event.Motion:
+		return sensornode.EventMotion, true
+	case event.Door:
+		if s.Open {
+			return sensornode.EventDoorOpen, true
+		}
+		return sensornode.EventDoorClose, true
+	case event.Button:
+		return sensornode.EventSOS, true
+	}
+	return 0, false
 }
