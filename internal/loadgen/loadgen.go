@@ -397,9 +397,13 @@ func (r *run) gateway(ctx context.Context, i int, ramp *sync.WaitGroup, stop <-c
 		nextHB = time.Now().Add(time.Duration(rng.Int64N(int64(r.cfg.HeartbeatEvery))))
 	}
 	started := time.Now()
-	timer := time.NewTimer(time.Until(nextTel))
+	first := nextTel
+	if !nextHB.IsZero() && nextHB.Before(first) {
+		first = nextHB
+	}
+	timer := time.NewTimer(time.Until(first))
 	defer timer.Stop()
-	publishing := false
+	publishing := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -419,9 +423,6 @@ func (r *run) gateway(ctx context.Context, i int, ramp *sync.WaitGroup, stop <-c
 		case <-timer.C:
 		}
 		now := time.Now()
-		if !publishing && stop != nil {
-			publishing = true
-		}
 		if publishing && !now.Before(nextTel) {
 			g.seq++
 			err = c.publish(mqttv1.Topic(g.id, mqttv1.ChTelemetry), 1, false, telemetryPayload(g.id, g.seq, now), string(mqttv1.ChTelemetry))
@@ -493,9 +494,13 @@ func (r *run) alertLoop(ctx context.Context, stop <-chan struct{}) {
 		if r.cfg.OnAlert != nil {
 			r.cfg.OnAlert(g.id, id, now)
 		}
-		if err := g.c.publish(mqttv1.Topic(g.id, mqttv1.ChAlert), 1, false, b, string(mqttv1.ChAlert)); err == nil {
-			r.published.add(string(mqttv1.ChAlert))
+		if err := g.c.publish(mqttv1.Topic(g.id, mqttv1.ChAlert), 1, false, b, string(mqttv1.ChAlert)); err != nil {
+			r.mu.Lock()
+			delete(r.alerts, id) // not sent: nothing to wait for
+			r.mu.Unlock()
+			continue
 		}
+		r.published.add(string(mqttv1.ChAlert))
 	}
 }
 

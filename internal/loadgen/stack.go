@@ -43,6 +43,9 @@ type StackOptions struct {
 	// BrokerInflight sets mosquitto's max_inflight_messages (QoS 1 messages sent to
 	// one client, the cloud, awaiting its PUBACK); 0: mosquitto's default, 20.
 	BrokerInflight int
+	// BrokerNoDelay sets mosquitto's set_tcp_nodelay (default off: Nagle's algorithm
+	// holds small packets such as PUBACKs up to ~40 ms behind unacknowledged data).
+	BrokerNoDelay bool
 	// BrokerOnly starts mosquitto alone (measures the generator and the broker).
 	BrokerOnly bool
 	// PGNoFsync runs PostgreSQL with fsync=off and synchronous_commit=off: a
@@ -323,6 +326,9 @@ log_type error
 log_type warning
 connection_messages false
 `, port)
+	if s.opt.BrokerNoDelay {
+		body += "set_tcp_nodelay true\n"
+	}
 	if s.opt.BrokerInflight > 0 {
 		body += fmt.Sprintf("max_inflight_messages %d\n", s.opt.BrokerInflight)
 	}

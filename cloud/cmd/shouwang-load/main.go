@@ -58,6 +58,7 @@ func run(args []string) error {
 	brokerOnly := fs.Bool("broker-only", false, "--stack: start mosquitto alone (generator and broker capacity)")
 	pgNoFsync := fs.Bool("pg-no-fsync", false, "--stack: PostgreSQL with fsync=off, synchronous_commit=off (diagnostic only)")
 	inflight := fs.Int("broker-inflight", 0, "--stack: mosquitto max_inflight_messages (default 20): the cloud's QoS 1 window")
+	nodelay := fs.Bool("broker-nodelay", false, "--stack: mosquitto set_tcp_nodelay true")
 	cloudBin := fs.String("cloud-bin", "", "--stack: prebuilt shouwang-cloud (default: go build ./cloud/cmd/shouwang-cloud)")
 	keep := fs.Bool("keep", false, "--stack: keep the work directory (logs)")
 	dir := fs.String("dir", "", "--stack: work directory (default: a temp dir)")
@@ -86,7 +87,7 @@ func run(args []string) error {
 		}
 		t := time.Now()
 		st, err := loadgen.StartStack(ctx, loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Gateways: *gateways, Prefix: *prefix,
-			Workers: *workers, NoInflux: *noInflux, BrokerOnly: *brokerOnly, PGNoFsync: *pgNoFsync, CloudBin: *cloudBin, BrokerInflight: *inflight, Log: os.Stderr})
+			Workers: *workers, NoInflux: *noInflux, BrokerOnly: *brokerOnly, PGNoFsync: *pgNoFsync, CloudBin: *cloudBin, BrokerInflight: *inflight, BrokerNoDelay: *nodelay, Log: os.Stderr})
 		if st != nil {
 			defer st.Stop()
 		}
