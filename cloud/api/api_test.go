@@ -93,7 +93,7 @@ func (f *fixture) as(username string) func(method, path, body string) (int, map[
 	f.t.Helper()
 	req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, username, pw)))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.app.Test(req, 10000)
+	resp, err := f.app.Test(req, -1)
 	if err != nil || resp.StatusCode != 200 {
 		f.t.Fatalf("login %s: %v %v", username, resp.StatusCode, err)
 	}
@@ -105,7 +105,7 @@ func (f *fixture) as(username string) func(method, path, body string) (int, map[
 		if body != "" {
 			r.Header.Set("Content-Type", "application/json")
 		}
-		resp, err := f.app.Test(r, 10000)
+		resp, err := f.app.Test(r, -1)
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestFamilyJoinsByInvitation(t *testing.T) {
 	accept := func(username string) int {
 		req := httptest.NewRequest("POST", "/api/v1/invites/accept", strings.NewReader(fmt.Sprintf(`{"code":%q,"username":%q,"name":"王小明","password":%q}`, typed, username, pw)))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := f.app.Test(req, 10000)
+		resp, err := f.app.Test(req, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,31 +265,31 @@ func TestTokensPasswordsAndCSRF(t *testing.T) {
 	}
 	req := httptest.NewRequest("GET", "/api/v1/incidents", nil)
 	req.Header.Set("Authorization", "Bearer "+body["token"].(string))
-	resp, _ := f.app.Test(req, 10000)
+	resp, _ := f.app.Test(req, -1)
 	if resp.StatusCode != 200 {
 		t.Fatalf("API token: %d", resp.StatusCode)
 	}
 	req = httptest.NewRequest("GET", "/api/v1/incidents", nil)
 	req.Header.Set("Authorization", "Bearer forged")
-	if resp, _ := f.app.Test(req, 10000); resp.StatusCode != 401 {
+	if resp, _ := f.app.Test(req, -1); resp.StatusCode != 401 {
 		t.Fatalf("forged token: %d", resp.StatusCode)
 	}
 
 	// A cross-site POST carrying the session cookie is refused.
 	login := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(fmt.Sprintf(`{"username":"worker","password":%q}`, pw)))
 	login.Header.Set("Content-Type", "application/json")
-	resp, _ = f.app.Test(login, 10000)
+	resp, _ = f.app.Test(login, -1)
 	cookie := strings.Split(resp.Header.Get("Set-Cookie"), ";")[0]
 	evil := httptest.NewRequest("POST", "/api/v1/incidents/"+f.inc+"/accept", nil)
 	evil.Header.Set("Cookie", cookie)
 	evil.Header.Set("Origin", "http://evil.example")
-	if resp, _ := f.app.Test(evil, 10000); resp.StatusCode != 403 {
+	if resp, _ := f.app.Test(evil, -1); resp.StatusCode != 403 {
 		t.Fatalf("cross-site POST: %d, want 403", resp.StatusCode)
 	}
 	same := httptest.NewRequest("POST", "/api/v1/incidents/"+f.inc+"/accept", nil)
 	same.Header.Set("Cookie", cookie)
 	same.Header.Set("Origin", "http://example.com")
-	if resp, _ := f.app.Test(same, 10000); resp.StatusCode != 200 {
+	if resp, _ := f.app.Test(same, -1); resp.StatusCode != 200 {
 		t.Fatalf("same-origin POST: %d, want 200", resp.StatusCode)
 	}
 
@@ -305,7 +305,7 @@ func TestTokensPasswordsAndCSRF(t *testing.T) {
 	// The other session (from the login above) has ended.
 	old := httptest.NewRequest("GET", "/api/v1/me", nil)
 	old.Header.Set("Cookie", cookie)
-	if resp, _ := f.app.Test(old, 10000); resp.StatusCode != 401 {
+	if resp, _ := f.app.Test(old, -1); resp.StatusCode != 401 {
 		t.Fatalf("other session after password change: %d, want 401", resp.StatusCode)
 	}
 }
