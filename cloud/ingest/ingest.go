@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
@@ -27,10 +28,9 @@ type Telemetry interface {
 	Write(ctx context.Context, t mqttv1.Telemetry) error
 }
 
-// Gateways records signs of life (of the gateway, and of the resident).
+// Gateways records signs of life (of the gateway, and of the resident), in batches.
 type Gateways interface {
-	SeenGateway(ctx context.Context, id string, online bool, at time.Time) error
-	SetLastActivity(ctx context.Context, gatewayID string, at time.Time) error
+	SeenGateways(ctx context.Context, batch []store.Seen) error
 }
 
 // Options configure the consumer.
@@ -55,6 +55,11 @@ type Consumer struct {
 	client    mqtt.Client
 	queue     chan mqtt.Message
 
+	// Liveness is soft state with a minutes-long budget: it is gathered here and
+	// written once a second, not once per message (that was half of ingest's cost).
+	seenMu sync.Mutex
+	seen   map[string]store.Seen
+
 	received  *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
 	failed    *prometheus.CounterVec
@@ -70,7 +75,7 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 	if opt.Group == "" {
 		opt.Group = "shouwang-cloud"
 	}
-	c := &Consumer{opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
+	c := &Consumer{seen: map[string]store.Seen{}, opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
 		received:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_messages_total", Help: "Messages received, by channel."}, []string{"channel"}),
 		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_rejected_total", Help: "Messages rejected, by channel and reason."}, []string{"channel", "reason"}),
 		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_failed_total", Help: "Valid messages that could not be stored (retried by the sender)."}, []string{"channel"}),
@@ -129,10 +134,58 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	<-ctx.Done()
+	flush := time.NewTicker(time.Second)
+	defer flush.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-flush.C:
+		}
+		c.flushSeen(context.WithoutCancel(ctx))
+	}
 	wg.Wait()
+	c.flushSeen(context.WithoutCancel(ctx))
 	c.client.Disconnect(500)
 	return nil
+}
+
+// markSeen notes a sign of life; the newest per gateway wins.
+func (c *Consumer) markSeen(gw string, online bool, at time.Time, activity *time.Time) {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	prev, ok := c.seen[gw]
+	if ok && prev.LastActivity != nil && (activity == nil || activity.Before(*prev.LastActivity)) {
+		activity = prev.LastActivity
+	}
+	c.seen[gw] = store.Seen{ID: gw, Online: online, At: at, LastActivity: activity}
+}
+
+// flushSeen writes the gathered liveness in one batch; on failure it is kept and
+// merged into the next batch (newer signs replace older ones).
+func (c *Consumer) flushSeen(ctx context.Context) {
+	c.seenMu.Lock()
+	if len(c.seen) == 0 {
+		c.seenMu.Unlock()
+		return
+	}
+	batch := make([]store.Seen, 0, len(c.seen))
+	for _, s := range c.seen {
+		batch = append(batch, s)
+	}
+	c.seen = map[string]store.Seen{}
+	c.seenMu.Unlock()
+	if err := c.gateways.SeenGateways(ctx, batch); err != nil {
+		c.failed.WithLabelValues("liveness").Inc()
+		c.log.Error("record gateway liveness; retrying next second", "gateways", len(batch), "err", err)
+		for _, s := range batch {
+			c.seenMu.Lock()
+			if _, newer := c.seen[s.ID]; !newer {
+				c.seen[s.ID] = s
+			}
+			c.seenMu.Unlock()
+		}
+	}
 }
 
 // enqueue runs on paho's goroutine and only hands over; the bounded queue is the
@@ -181,9 +234,7 @@ func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
 			return
 		}
 		storeErr = c.telemetry.Write(ctx, t)
-		if storeErr == nil {
-			storeErr = c.gateways.SeenGateway(ctx, gw, true, now)
-		}
+		c.markSeen(gw, true, now, nil)
 	case mqttv1.ChStatus:
 		if len(m.Payload()) == 0 {
 			break // a cleared retained status
@@ -193,17 +244,14 @@ func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
 			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
 			return
 		}
-		storeErr = c.gateways.SeenGateway(ctx, gw, s.State == "online", now)
+		c.markSeen(gw, s.State == "online", now, nil)
 	case mqttv1.ChHeartbeat:
 		hb, err := mqttv1.Decode[mqttv1.Heartbeat](m.Payload())
 		if err != nil {
 			c.reject(string(ch), mqttv1.ReasonOf(err), err, m)
 			return
 		}
-		storeErr = c.gateways.SeenGateway(ctx, gw, true, now)
-		if storeErr == nil && hb.LastActivity != nil {
-			storeErr = c.gateways.SetLastActivity(ctx, gw, *hb.LastActivity)
-		}
+		c.markSeen(gw, true, now, hb.LastActivity)
 	default:
 		c.reject(string(ch), mqttv1.ReasonInvalid, errors.New("not an upstream channel"), m)
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/internal/golden"
 )
@@ -35,12 +36,13 @@ func (r *recorder) Write(_ context.Context, t mqttv1.Telemetry) error {
 	r.telemetry = append(r.telemetry, t)
 	return nil
 }
-func (r *recorder) SetLastActivity(_ context.Context, id string, at time.Time) error {
-	r.activity = at
-	return nil
-}
-func (r *recorder) SeenGateway(_ context.Context, id string, online bool, _ time.Time) error {
-	r.seen[id] = online
+func (r *recorder) SeenGateways(_ context.Context, batch []store.Seen) error {
+	for _, s := range batch {
+		r.seen[s.ID] = s.Online
+		if s.LastActivity != nil {
+			r.activity = *s.LastActivity
+		}
+	}
 	return nil
 }
 
@@ -87,6 +89,7 @@ func TestGoldenUpstream(t *testing.T) {
 	if len(r.telemetry) != 1 || len(r.telemetry[0].Readings) != 2 {
 		t.Errorf("telemetry %+v", r.telemetry)
 	}
+	c.flushSeen(context.Background())
 	if !r.seen["gw-hz-0001"] {
 		t.Error("heartbeat did not mark the gateway online")
 	}

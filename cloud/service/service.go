@@ -68,11 +68,11 @@ type Service struct {
 const DemoGateway = "gw-demo-0001"
 
 // New opens everything and listens, but processes nothing until Run.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Service, err error) {
-	s = &Service{cfg: cfg, log: log, hub: live.NewHub()}
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, err error) {
+	s := &Service{cfg: cfg, log: log, hub: live.NewHub()}
 	defer func() {
 		if err != nil {
-			s.close()
+			s.close() // s, not the nil result: what was opened before the error
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

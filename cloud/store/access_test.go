@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,41 @@ func TestInvites(t *testing.T) {
 		must(t, s.CreateInvite(ctx, "hash2", "h1", "", "resident", now, time.Hour))
 		if _, err := s.AcceptInvite(ctx, "hash2", User{ID: "u-f", Username: "late", PasswordHash: "x"}, now.Add(2*time.Hour)); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("expired: %v", err)
+		}
+	})
+}
+
+func TestSeenGatewaysBatch(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s)
+		for i := range 900 {
+			must(t, s.PutGateway(ctx, fmt.Sprintf("gw-batch-%04d", i), "h1", "x"))
+		}
+		now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		act := now.Add(-time.Minute)
+		var batch []Seen
+		for i := range 900 {
+			g := Seen{ID: fmt.Sprintf("gw-batch-%04d", i), Online: i%2 == 0, At: now}
+			if i == 7 {
+				g.LastActivity = &act
+			}
+			batch = append(batch, g)
+		}
+		must(t, s.SeenGateways(ctx, batch))
+		g0, err := s.Gateway(ctx, "gw-batch-0000")
+		must(t, err)
+		g1, _ := s.Gateway(ctx, "gw-batch-0899")
+		if !g0.Online || g1.Online || g0.LastSeen == nil || !g0.LastSeen.Equal(now) {
+			t.Fatalf("%+v %+v", g0, g1)
+		}
+		// An older activity never replaces a newer one.
+		older := act.Add(-time.Hour)
+		must(t, s.SeenGateways(ctx, []Seen{{ID: "gw-batch-0007", Online: true, At: now, LastActivity: &older}}))
+		var got int64
+		must(t, s.db.QueryRow(`SELECT last_activity_at FROM gateways WHERE id = 'gw-batch-0007'`).Scan(&got))
+		if got != act.UnixMilli() {
+			t.Fatalf("last activity %d, want %d", got, act.UnixMilli())
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -95,4 +96,46 @@ func (s *Store) FamilyHomes(ctx context.Context) ([]FamilyHome, error) {
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// Seen is one gateway's latest signs of life, as ingest batches them.
+type Seen struct {
+	ID           string
+	Online       bool
+	At           time.Time
+	LastActivity *time.Time
+}
+
+// SeenGateways records many gateways' liveness in a few statements (one per 400
+// gateways): per-message UPDATEs were half of ingest's cost. Liveness is soft state
+// with a minutes-long budget, so ingest flushes it once a second.
+func (s *Store) SeenGateways(ctx context.Context, batch []Seen) error {
+	const chunk = 400
+	for len(batch) > 0 {
+		n := min(chunk, len(batch))
+		var b strings.Builder
+		args := make([]any, 0, 4*n)
+		b.WriteString(`WITH v(id, online, at, act) AS (VALUES `)
+		for i, g := range batch[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k := 4 * i
+			fmt.Fprintf(&b, "(CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS BIGINT), CAST($%d AS BIGINT))", k+1, k+2, k+3, k+4)
+			var act any
+			if g.LastActivity != nil {
+				act = ms(*g.LastActivity)
+			}
+			args = append(args, g.ID, boolInt(g.Online), ms(g.At), act)
+		}
+		b.WriteString(`) UPDATE gateways SET online = v.online, last_seen_at = v.at,
+			last_activity_at = CASE WHEN v.act IS NOT NULL AND (gateways.last_activity_at IS NULL OR gateways.last_activity_at < v.act)
+				THEN v.act ELSE gateways.last_activity_at END
+			FROM v WHERE gateways.id = v.id`)
+		if _, err := s.db.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("record liveness of %d gateways: %w", n, err)
+		}
+		batch = batch[n:]
+	}
+	return nil
 }
