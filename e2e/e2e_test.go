@@ -543,3 +543,69 @@ func TestFamilyStatusAndDigest(t *testing.T) {
 		t.Fatalf("digest: %d %v", n, err)
 	}
 }
+
+// TestFamilyHearsOfProgress: when the worker accepts, the family following the home
+// is told (in-app here), because the resident lets family see their alerts; after
+// the resident withdraws that, the next step tells them nothing.
+func TestFamilyHearsOfProgress(t *testing.T) {
+	c := newCloud(t, nil)
+	secret := c.seed("gw-e2e-0010")
+	admin := c.client()
+	r, err := admin.Post(c.svc.URL()+"api/v1/users", "application/json",
+		strings.NewReader(`{"username":"son","role":"family","password":"a long family password","homes":["home-1"]}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("create family login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	r, err = admin.Post(c.svc.URL()+"api/v1/users", "application/json",
+		strings.NewReader(`{"username":"li","role":"worker","worker_id":"w-1","password":"a long worker password"}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("create worker login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	jar, _ := cookiejar.New(nil)
+	worker := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	r, err = worker.Post(c.svc.URL()+"api/v1/login", "application/json", strings.NewReader(`{"username":"li","password":"a long worker password"}`))
+	if err != nil || r.StatusCode != 200 {
+		t.Fatalf("worker login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	newEdge(t, "gw-e2e-0010", "tcp://"+c.cfg.MQTT.Listen, secret, t.TempDir())
+	var inc store.Incident
+	waitFor(t, 30*time.Second, "an incident", func() bool {
+		for _, in := range c.incidents(admin) {
+			if in.Class == "resident" && in.Assignee != nil {
+				inc = in
+				return true
+			}
+		}
+		return false
+	})
+	statusSent := func(step string) int {
+		var n int
+		err := c.svc.Store.DB().QueryRow(`SELECT COUNT(*) FROM notify_delivery_log l JOIN users u ON u.id = l.recipient_id
+			WHERE u.username = 'son' AND l.kind = 'status' AND l.status = 'sent' AND l.msg_key LIKE $1`, "status/"+inc.ID+"/"+step+"/%").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	act := func(step, body string) {
+		r, err := worker.Post(c.svc.URL()+"api/v1/incidents/"+inc.ID+"/"+step, "application/json", strings.NewReader(body))
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", step, r.StatusCode, err)
+		}
+		r.Body.Close()
+	}
+	act("accept", "")
+	waitFor(t, 10*time.Second, "the family told of the acceptance", func() bool { return statusSent("accept") == 1 })
+	// The resident now keeps anomalies to the grid worker.
+	if err := c.svc.Store.SetPrivacy(context.Background(), "home-1", store.KindAlerts, []string{"worker"}, "resident", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	act("arrive", "")
+	time.Sleep(time.Second)
+	if n := statusSent("arrive"); n != 0 {
+		t.Fatalf("family told of arrival against the resident's choice (%d)", n)
+	}
+}

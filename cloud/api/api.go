@@ -85,6 +85,9 @@ type Server struct {
 		Query(ctx context.Context, gateway, sensor string, from, to time.Time, every time.Duration) (telemetry.Series, error)
 		Erase(ctx context.Context, gateway string) error
 	}
+	// Changed, when set, hears of every closed-loop step (to tell the family). It
+	// must not block.
+	Changed func(inc store.Incident, action string)
 	// Configs pushes a home's settings to its gateway; nil leaves them stored only.
 	Configs interface {
 		PublishConfig(ctx context.Context, cfg mqttv1.Config) error
@@ -461,6 +464,9 @@ func (s *Server) act(c *fiber.Ctx) error {
 		return err
 	}
 	s.live.Publish("incident", in)
+	if s.Changed != nil {
+		s.Changed(in, c.Params("action"))
+	}
 	return c.JSON(fiber.Map{"incident": in})
 }
 

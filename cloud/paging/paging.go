@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,4 +150,49 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 		sent++
 	}
 	return sent, errors.Join(errs...)
+}
+
+// StatusStore is what family status notifications read.
+type StatusStore interface {
+	FamilyOfHome(ctx context.Context, homeID string) ([]store.FamilyHome, error)
+	Privacy(ctx context.Context, homeID string) (map[string][]string, error)
+}
+
+var stepZH = map[string]string{"accept": "网格员已接单", "arrive": "网格员已到达", "resolve": "已处理完成", "feedback": "已收到反馈", "evaluate": "已评价"}
+
+// IncidentChanged tells the family following the home that a case moved on (accepted,
+// arrived, resolved) — if the resident lets family see their alerts.
+func (p *Pager) IncidentChanged(ctx context.Context, s StatusStore, inc store.Incident, action string) error {
+	if inc.Class != "resident" {
+		return nil
+	}
+	priv, err := s.Privacy(ctx, inc.HomeID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(priv[store.KindAlerts], "family") {
+		return nil
+	}
+	fams, err := s.FamilyOfHome(ctx, inc.HomeID)
+	if err != nil {
+		return err
+	}
+	outcome := ""
+	if action == "resolve" && inc.Outcome != "" {
+		outcome = "（" + inc.Outcome + "）"
+	}
+	var errs []error
+	for _, f := range fams {
+		m := notify.Message{
+			Key: "status/" + inc.ID + "/" + action + "/" + strconv.Itoa(len(inc.Timeline)), IncidentID: inc.ID, Kind: notify.KindStatus,
+			Recipient: notify.Recipient{ID: f.UserID, Name: f.Name, Lang: "zh-CN"},
+			TitleZH:   fmt.Sprintf("【守望】%s：%s%s", inc.Resident, stepZH[action], outcome),
+			TitleEN:   fmt.Sprintf("[Shouwang] %s: %s %s", inc.Resident, action, inc.Outcome),
+			URL:       p.baseURL + "/#incident/" + inc.ID,
+		}
+		if _, err := p.n.Send(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -225,6 +225,28 @@ func (s *Service) Run(ctx context.Context) error {
 	srv.SecureCookies = s.cfg.SecureCookies
 	srv.Configs = s.consumer
 	srv.Telemetry = s.Telemetry
+	changes := make(chan incidentChange, 256)
+	srv.Changed = func(inc store.Incident, action string) {
+		select {
+		case changes <- incidentChange{inc, action}:
+		default:
+			s.log.Warn("family status notification dropped: queue full", "incident", inc.ID)
+		}
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ch := <-changes:
+				nctx, cancel := context.WithTimeout(ctx, time.Minute)
+				if err := s.pager.IncidentChanged(nctx, s.Store, ch.inc, ch.action); err != nil {
+					s.log.Warn("family status notification", "incident", ch.inc.ID, "err", err)
+				}
+				cancel()
+			}
+		}
+	})
 	g.Go(func() error { s.republishSettings(ctx); return nil })
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
 	g.Go(func() error { return s.liveness.Run(ctx) })
@@ -243,6 +265,11 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	s.log.Info("cloud running", "url", s.URL(), "embedded_broker", s.cfg.MQTT.Embedded())
 	return g.Wait()
+}
+
+type incidentChange struct {
+	inc    store.Incident
+	action string
 }
 
 // digestLocation is where "20:00" is: the pilots are in Hangzhou.

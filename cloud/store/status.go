@@ -139,3 +139,22 @@ func (s *Store) SeenGateways(ctx context.Context, batch []Seen) error {
 	}
 	return nil
 }
+
+// FamilyOfHome lists the family logins following a home.
+func (s *Store) FamilyOfHome(ctx context.Context, homeID string) ([]FamilyHome, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.username, u.name, l.home_id FROM user_homes l JOIN users u ON u.id = l.user_id
+		WHERE u.role = 'family' AND l.home_id = $1 ORDER BY u.id`, homeID)
+	if err != nil {
+		return nil, fmt.Errorf("family of %s: %w", homeID, err)
+	}
+	defer rows.Close()
+	var out []FamilyHome
+	for rows.Next() {
+		var f FamilyHome
+		if err := rows.Scan(&f.UserID, &f.Username, &f.Name, &f.HomeID); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
