@@ -52,8 +52,11 @@ type Consumer struct {
 	telemetry Telemetry
 	gateways  Gateways
 	log       *slog.Logger
-	client    mqtt.Client
+	client    mqtt.Client // telemetry, status, heartbeat; publishes config
 	queue     chan mqtt.Message
+	// alertClient and alertQueue carry alerts only (and their acks).
+	alertClient mqtt.Client
+	alertQueue  chan mqtt.Message
 
 	// Liveness is soft state with a minutes-long budget: it is gathered here and
 	// written once a second, not once per message (that was half of ingest's cost).
@@ -75,7 +78,7 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 	if opt.Group == "" {
 		opt.Group = "shouwang-cloud"
 	}
-	c := &Consumer{seen: map[string]store.Seen{}, opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
+	c := &Consumer{seen: map[string]store.Seen{}, alertQueue: make(chan mqtt.Message, 1024), opt: opt, alerts: a, telemetry: t, gateways: g, log: log, queue: make(chan mqtt.Message, 1024),
 		received:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_messages_total", Help: "Messages received, by channel."}, []string{"channel"}),
 		rejected:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_rejected_total", Help: "Messages rejected, by channel and reason."}, []string{"channel", "reason"}),
 		failed:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shouwang_ingest_failed_total", Help: "Valid messages that could not be stored (retried by the sender)."}, []string{"channel"}),
@@ -83,7 +86,9 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shouwang_ingest_alert_commit_seconds", Help: "Time to validate and commit an alert message.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	c.client = mqtt.NewClient(c.clientOptions())
+	c.client = mqtt.NewClient(c.clientOptions("", []mqttv1.Channel{mqttv1.ChTelemetry, mqttv1.ChStatus, mqttv1.ChHeartbeat}, c.enqueue))
+	c.alertClient = mqtt.NewClient(c.clientOptions("-alerts", []mqttv1.Channel{mqttv1.ChAlert},
+		func(_ mqtt.Client, m mqtt.Message) { c.alertQueue <- m }))
 	return c
 }
 
@@ -94,8 +99,11 @@ func (c *Consumer) Collectors() []prometheus.Collector {
 
 var upstream = []mqttv1.Channel{mqttv1.ChAlert, mqttv1.ChTelemetry, mqttv1.ChStatus, mqttv1.ChHeartbeat}
 
-func (c *Consumer) clientOptions() *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().AddBroker(c.opt.Broker).SetClientID(c.opt.ClientID).
+// clientOptions builds one of the two sessions: alerts travel on their own
+// connection and queue, so a flood of telemetry (at the broker's per-session queue
+// and in ours) never delays a person's alert.
+func (c *Consumer) clientOptions(suffix string, channels []mqttv1.Channel, enqueue mqtt.MessageHandler) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().AddBroker(c.opt.Broker).SetClientID(c.opt.ClientID + suffix).
 		SetUsername(c.opt.Username).SetPassword(c.opt.Password).
 		SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30 * time.Second).
@@ -104,35 +112,41 @@ func (c *Consumer) clientOptions() *mqtt.ClientOptions {
 		SetAutoAckDisabled(true)
 	o.SetOnConnectHandler(func(cl mqtt.Client) {
 		filters := map[string]byte{}
-		for _, ch := range upstream {
+		for _, ch := range channels {
 			filters[mqttv1.SharedFilter(c.opt.Group, ch)] = 1
 		}
-		cl.SubscribeMultiple(filters, c.enqueue)
-		c.log.Info("ingest connected", "broker", c.opt.Broker, "group", c.opt.Group)
+		cl.SubscribeMultiple(filters, enqueue)
+		c.log.Info("ingest connected", "broker", c.opt.Broker, "group", c.opt.Group, "channels", channels)
 	})
-	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.log.Warn("ingest connection lost", "err", err) })
-	o.SetDefaultPublishHandler(c.enqueue)
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { c.log.Warn("ingest connection lost", "channels", channels, "err", err) })
+	o.SetDefaultPublishHandler(enqueue)
 	return o
 }
 
 // Run connects, consumes until ctx is done, then drains in-flight work and disconnects.
 func (c *Consumer) Run(ctx context.Context) error {
+	c.alertClient.Connect()
 	c.client.Connect()
 
 	var wg sync.WaitGroup
+	work := func(q <-chan mqtt.Message) {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-q:
+				c.handle(ctx, m)
+			}
+		}
+	}
 	for range c.opt.Workers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case m := <-c.queue:
-					c.handle(ctx, m)
-				}
-			}
-		}()
+		go work(c.queue)
+	}
+	for range max(2, c.opt.Workers/2) {
+		wg.Add(1)
+		go work(c.alertQueue)
 	}
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
@@ -147,6 +161,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wg.Wait()
 	c.flushSeen(context.WithoutCancel(ctx))
 	c.client.Disconnect(500)
+	c.alertClient.Disconnect(500)
 	return nil
 }
 
@@ -280,11 +295,13 @@ func (c *Consumer) ackAlert(gw string, a mqttv1.Alert) {
 		return
 	}
 	// Not waited on: if it is lost, the gateway resends and gets acked again.
-	c.client.Publish(mqttv1.Topic(gw, mqttv1.ChAck), 1, false, b)
+	c.alertClient.Publish(mqttv1.Topic(gw, mqttv1.ChAck), 1, false, b)
 }
 
 // Connected reports whether the consumer's MQTT session is up.
-func (c *Consumer) Connected() bool { return c.client.IsConnectionOpen() }
+func (c *Consumer) Connected() bool {
+	return c.client.IsConnectionOpen() && c.alertClient.IsConnectionOpen()
+}
 
 // PublishConfig sends a home's settings to its gateway, retained so the gateway gets
 // them on every (re)connect; it waits for the broker's acknowledgement.
