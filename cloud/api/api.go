@@ -488,14 +488,24 @@ func (s *Server) kpis(c *fiber.Ctx) error {
 	return c.JSON(k)
 }
 
-func (s *Server) privacy(c *fiber.Ctx) error {
-	home := c.Params("id")
+// homeViewer is the viewer of a request about one home, or nil with the response
+// written when the home is out of the caller's scope (answered like a missing home).
+func (s *Server) homeViewer(c *fiber.Ctx, home string) (*viewer, error) {
 	v, err := s.viewer(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+		return nil, jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
+	}
+	return v, nil
+}
+
+func (s *Server) privacy(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.homeViewer(c, home)
+	if v == nil {
+		return err
 	}
 	p, err := s.access.Privacy(c.UserContext(), home)
 	if err != nil {
@@ -512,12 +522,9 @@ type privacyRequest struct {
 // setPrivacy records a resident's choice of who sees one kind of their data.
 func (s *Server) setPrivacy(c *fiber.Ctx) error {
 	home := c.Params("id")
-	v, err := s.viewer(c)
-	if err != nil {
+	v, err := s.homeViewer(c, home)
+	if v == nil {
 		return err
-	}
-	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
 	}
 	var req privacyRequest
 	if err := c.BodyParser(&req); err != nil {
@@ -535,12 +542,9 @@ func (s *Server) setPrivacy(c *fiber.Ctx) error {
 
 func (s *Server) settings(c *fiber.Ctx) error {
 	home := c.Params("id")
-	v, err := s.viewer(c)
-	if err != nil {
+	v, err := s.homeViewer(c, home)
+	if v == nil {
 		return err
-	}
-	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
 	}
 	list, err := s.store.HomeConfigs(c.UserContext(), home)
 	if err != nil {
@@ -556,12 +560,9 @@ func (s *Server) settings(c *fiber.Ctx) error {
 // pushes them to the home's gateway at once.
 func (s *Server) putSettings(c *fiber.Ctx) error {
 	home := c.Params("id")
-	v, err := s.viewer(c)
-	if err != nil {
+	v, err := s.homeViewer(c, home)
+	if v == nil {
 		return err
-	}
-	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
 	}
 	var set store.HomeSettings
 	if err := c.BodyParser(&set); err != nil {
@@ -635,12 +636,9 @@ func (s *Server) telemetry(c *fiber.Ctx) error {
 // water and electricity readings.
 func (s *Server) export(c *fiber.Ctx) error {
 	home := c.Params("id")
-	v, err := s.viewer(c)
-	if err != nil {
+	v, err := s.homeViewer(c, home)
+	if v == nil {
 		return err
-	}
-	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
 	}
 	now := time.Now()
 	x, err := s.store.ExportHome(c.UserContext(), home, now)
@@ -764,12 +762,9 @@ func (s *Server) homeStatus(c *fiber.Ctx) error {
 // the resident consents (valid 72 hours, stored hashed, shown once).
 func (s *Server) invite(c *fiber.Ctx) error {
 	home := c.Params("id")
-	v, err := s.viewer(c)
-	if err != nil {
+	v, err := s.homeViewer(c, home)
+	if v == nil {
 		return err
-	}
-	if !v.scope.Has(home) {
-		return jsonError(c, fiber.StatusNotFound, "not_found", "no home "+home, "id")
 	}
 	var req struct {
 		Relation string `json:"relation"`
