@@ -93,11 +93,14 @@ func (s *Store) IngestAlert(ctx context.Context, a mqttv1.Alert, received time.T
 	return created, nil
 }
 
-// UnattachedAlerts lists raised alerts of bound homes not yet in an incident (new,
-// or committed just before a crash), oldest first.
+// UnattachedAlerts lists alerts of bound homes not yet in an incident (new, or
+// committed just before a crash), oldest first. Info-level alerts (away suggested,
+// "I'm OK" cancellations, a slow leak) are recorded but page nobody. A resident alert
+// that arrives already cleared still opens a case: an SOS pressed while the cloud
+// was unreachable, and re-armed on the gateway since, must reach a person.
 func (s *Store) UnattachedAlerts(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM alerts WHERE incident_id IS NULL AND state = $1 AND home_id IS NOT NULL
-		ORDER BY received_at LIMIT $2`, string(mqttv1.Raised), limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM alerts WHERE incident_id IS NULL AND home_id IS NOT NULL AND severity <> 'info'
+		AND (state = $1 OR class = 'resident') ORDER BY received_at LIMIT $2`, string(mqttv1.Raised), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unattached alerts: %w", err)
 	}

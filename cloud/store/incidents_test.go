@@ -296,3 +296,27 @@ func TestKPIs(t *testing.T) {
 		}
 	})
 }
+
+// TestWhatOpensACase: a resident alert that arrives already cleared (an SOS re-armed
+// on the gateway while the cloud was down) still opens a case; info-level alerts
+// and recovered device faults do not.
+func TestWhatOpensACase(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seedChain(t, s)
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		ingest(t, s, "sos1", "sos", mqttv1.ClassResident, mqttv1.Raised, t0)
+		ingest(t, s, "sos1", "sos", mqttv1.ClassResident, mqttv1.Cleared, t0.Add(time.Minute))
+		ingest(t, s, "dev1", "device_fault", mqttv1.ClassDevice, mqttv1.Raised, t0)
+		ingest(t, s, "dev1", "device_fault", mqttv1.ClassDevice, mqttv1.Cleared, t0.Add(time.Minute))
+		a := raised("info1")
+		a.Rule, a.Severity = "away_suggested", mqttv1.Info
+		_, err := s.IngestAlert(ctx, a, t0)
+		must(t, err)
+		ids, err := s.UnattachedAlerts(ctx, 10)
+		must(t, err)
+		if len(ids) != 1 || ids[0] != "sos1" {
+			t.Fatalf("unattached %v, want only the cleared SOS", ids)
+		}
+	})
+}
