@@ -297,5 +297,36 @@ func (s *Store) IncidentsIn(ctx context.Context, sc Scope, openOnly bool, limit 
 		}
 		out = append(out, in)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.fillRules(ctx, out)
+}
+
+// fillRules adds each listed incident's causes in one query, so a list card can say
+// "no movement, no water" without a request per incident.
+func (s *Store) fillRules(ctx context.Context, list []Incident) error {
+	if len(list) == 0 {
+		return nil
+	}
+	idx := map[string]int{}
+	ph := make([]string, len(list))
+	args := make([]any, len(list))
+	for i, in := range list {
+		idx[in.ID] = i
+		ph[i], args[i] = "$"+strconv.Itoa(i+1), in.ID
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT incident_id, rule FROM alerts WHERE incident_id IN (`+strings.Join(ph, ", ")+`) ORDER BY incident_id, rule`, args...)
+	if err != nil {
+		return fmt.Errorf("incident rules: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, rule string
+		if err := rows.Scan(&id, &rule); err != nil {
+			return err
+		}
+		list[idx[id]].Rules = append(list[idx[id]].Rules, rule)
+	}
+	return rows.Err()
 }

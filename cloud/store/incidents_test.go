@@ -101,6 +101,11 @@ func TestEscalationTimeline(t *testing.T) {
 		if got.State != IncAccepted || got.Assignee == nil || got.Assignee.ID != "w1" || !eq(got.Rules, "no_motion", "no_water") {
 			t.Fatalf("incident %+v", got)
 		}
+		listed, err := s.IncidentsIn(ctx, Scope{All: true}, false, 10)
+		must(t, err)
+		if len(listed) != 1 || !eq(listed[0].Rules, "no_motion", "no_water") {
+			t.Fatalf("listed %+v", listed)
+		}
 		var actions []string
 		for _, e := range got.Timeline {
 			actions = append(actions, e.Action)
