@@ -154,11 +154,11 @@ func TestPostgresRolesBackupRestore(t *testing.T) {
 	if a.Address != "望江 3-2-301" || a.Resident != "王奶奶" || a.Rule != "no_water" || len(a.Evidence) != 2 || a.Evidence[0].QuietSecs != 43380 {
 		t.Fatalf("restored alert: %+v", a)
 	}
-	// The assignment: the alert's assignee (before incidents) or its incident's rows (compared above).
-	if _, legacy := any(app).(legacyAssigner); legacy && (a.Assignee == nil || a.Assignee.ID != "w-li" || a.DispatchedAt == nil) {
+	// The assignment survives: the alert still names its worker and its incident.
+	if a.Assignee == nil || a.Assignee.ID != "w-li" || a.DispatchedAt == nil || a.IncidentID == "" {
 		t.Fatalf("restored alert lost its assignment: %+v", a)
 	}
-	if _, inc := any(app).(incidentOpener); inc && len(after["incidents"]) == 0 {
+	if len(after["incidents"]) == 0 {
 		t.Fatalf("restored database has no incident; tables: %v", after)
 	}
 	t.Logf("restored alert %s status %s assignee %+v; %d tables compared", a.ID, a.Status, a.Assignee, len(after))
@@ -212,18 +212,6 @@ func alert(id string) mqttv1.Alert {
 		Evidence: []mqttv1.Evidence{{Signal: "water", QuietSecs: 43380, Threshold: 43200}, {Signal: "motion", QuietSecs: 41700}}}
 }
 
-// The dispatch API of cloud/store is being reworked (alert assignment ->
-// incidents); the test uses whichever this tree has, through interfaces, and
-// compares every table row by row, so it stays valid across the change.
-type legacyAssigner interface {
-	OnDutyWorker(ctx context.Context, alertID string) (store.Worker, error)
-	Assign(ctx context.Context, alertID, workerID string, at time.Time) (bool, error)
-}
-
-type incidentOpener interface {
-	OpenIncident(ctx context.Context, alertID string, now time.Time) (string, bool, error)
-}
-
 func seedAndAssign(t *testing.T, s *store.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -242,23 +230,15 @@ func seedAndAssign(t *testing.T, s *store.Store) {
 	if !created {
 		t.Fatal("alert not created")
 	}
-	switch d := any(s).(type) {
-	case incidentOpener:
-		_, opened, err := d.OpenIncident(ctx, "alert-0001", time.Now())
-		check(err)
-		if !opened {
-			t.Fatal("no incident opened")
-		}
-	case legacyAssigner:
-		w, err := d.OnDutyWorker(ctx, "alert-0001")
-		check(err)
-		ok, err := d.Assign(ctx, "alert-0001", w.ID, time.Now())
-		check(err)
-		if !ok {
-			t.Fatal("not assigned")
-		}
-	default:
-		t.Fatal("cloud/store has neither OpenIncident nor Assign: update seedAndAssign")
+	_, opened, err := s.OpenIncident(ctx, "alert-0001", time.Now())
+	check(err)
+	if !opened {
+		t.Fatal("no incident opened")
+	}
+	pages, err := s.EscalateDue(ctx, time.Now(), 10)
+	check(err)
+	if len(pages) != 1 || pages[0].Worker.ID != "w-li" {
+		t.Fatalf("pages %+v, want the on-duty worker", pages)
 	}
 }
 

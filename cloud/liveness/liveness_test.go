@@ -39,11 +39,11 @@ func TestOfflineInhibitsAndRecovers(t *testing.T) {
 	var committed []mqttv1.Alert
 	w := New(s, func(_ context.Context, a mqttv1.Alert) { committed = append(committed, a) }, 3*time.Minute, time.Second,
 		func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.SeenGateway(ctx, "gw-hz-0001", true, t0); err != nil {
+	if err := s.SeenGateways(ctx, []store.Seen{{ID: "gw-hz-0001", Online: true, At: t0}}); err != nil {
 		t.Fatal(err)
 	}
 	// A last will arrives (online=false) but silence is still within budget: nothing.
-	if err := s.SeenGateway(ctx, "gw-hz-0001", false, t0.Add(time.Minute)); err != nil {
+	if err := s.SeenGateways(ctx, []store.Seen{{ID: "gw-hz-0001", Online: false, At: t0.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	now = t0.Add(3*time.Minute + 59*time.Second)
@@ -83,7 +83,7 @@ func TestOfflineInhibitsAndRecovers(t *testing.T) {
 	}
 	// The gateway reports again.
 	now = t0.Add(2 * time.Hour)
-	if err := s.SeenGateway(ctx, "gw-hz-0001", true, now); err != nil {
+	if err := s.SeenGateways(ctx, []store.Seen{{ID: "gw-hz-0001", Online: true, At: now}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Check(ctx)

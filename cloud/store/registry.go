@@ -84,15 +84,6 @@ func (s *Store) GatewaySecretHash(ctx context.Context, id string) (string, error
 	return h, nil
 }
 
-// SeenGateway records a sign of life (status, heartbeat, any message).
-func (s *Store) SeenGateway(ctx context.Context, id string, online bool, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE gateways SET online = $1, last_seen_at = $2 WHERE id = $3`, boolInt(online), ms(at), id)
-	if err != nil {
-		return fmt.Errorf("gateway %s seen: %w", id, err)
-	}
-	return nil
-}
-
 // GatewayStatus is what the cloud knows of a gateway's liveness.
 type GatewayStatus struct {
 	ID, HomeID string

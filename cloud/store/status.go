@@ -9,15 +9,6 @@ import (
 	"time"
 )
 
-// SetLastActivity records the latest sign of life a gateway reported.
-func (s *Store) SetLastActivity(ctx context.Context, gatewayID string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE gateways SET last_activity_at = $1 WHERE id = $2 AND (last_activity_at IS NULL OR last_activity_at < $1)`,
-		ms(at), gatewayID); err != nil {
-		return fmt.Errorf("last activity of %s: %w", gatewayID, err)
-	}
-	return nil
-}
-
 // Status values of a home, at a glance.
 const (
 	StatusSafe    = "safe"    // 平安: activity today, nothing open, gateway reporting
