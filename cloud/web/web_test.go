@@ -56,7 +56,7 @@ func TestIndexHasStableHooks(t *testing.T) {
 			t.Errorf("app.js lacks %s", want)
 		}
 	}
-	for _, name := range []string{"app.js", "sw.js"} {
+	for _, name := range []string{"app.js", "family.js", "console.js", "sw.js"} {
 		b, err := fs.ReadFile(FS(), name)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +88,7 @@ func TestServiceWorker(t *testing.T) {
 	for _, q := range regexp.MustCompile(`'([^']*)'`).FindAllStringSubmatch(m[1], -1) {
 		shell = append(shell, q[1])
 	}
-	for _, want := range []string{"/", "/index.html", "/app.js", "/app.css", "/icon.svg", "/manifest.webmanifest"} {
+	for _, want := range []string{"/", "/index.html", "/app.js", "/family.js", "/console.js", "/app.css", "/icon.svg", "/manifest.webmanifest"} {
 		if !slices.Contains(shell, want) {
 			t.Errorf("shell %v lacks %s", shell, want)
 		}

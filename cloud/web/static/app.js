@@ -566,6 +566,8 @@
     if (state.user) {
       renderAlerts();
       incidentsChanged();
+      renderNav();
+      renderView();
     }
   }
 
@@ -1500,10 +1502,116 @@
     queueChanged();
   }
 
+  // ------------------------------------------------------------- extra views
+  //
+  // Views for other roles (family.js, console.js) live in their own files and
+  // register through window.ShouwangViews, so each can change without touching
+  // the grid worker's app. A view is {name, pattern, roles, tabKey, landing,
+  // render(el, params)}: pattern matches location.hash (groups are params);
+  // landing means the roles in it start there instead of the incident list.
+
+  var views = [];
+
+  function matchView(hash) {
+    for (var i = 0; i < views.length; i++) {
+      var v = views[i];
+      if (!state.user || v.roles.indexOf(state.user.role) < 0) continue;
+      var m = v.pattern.exec(hash);
+      if (!m) continue;
+      var params = [];
+      for (var j = 1; j < m.length; j++) {
+        var p = m[j];
+        try { p = p === undefined ? p : decodeURIComponent(p); } catch (e) { /* keep raw */ }
+        params.push(p);
+      }
+      return { name: 'view', view: v, params: params };
+    }
+    return null;
+  }
+
+  function landingView() {
+    for (var i = 0; i < views.length; i++) {
+      if (views[i].landing && views[i].roles.indexOf(state.user.role) >= 0) return views[i];
+    }
+    return null;
+  }
+
+  // Role tabs: the worker's incident list, and each view with a tab for this role.
+  function renderNav() {
+    var nav = $('role-nav');
+    nav.textContent = '';
+    if (!state.user) { nav.hidden = true; return; }
+    var mine = views.filter(function (v) { return v.tabKey && v.roles.indexOf(state.user.role) >= 0; });
+    nav.hidden = !mine.length;
+    if (!mine.length) return;
+    var cur = state.route.name === 'view' ? state.route.view.name : 'incidents';
+    var landing = landingView();
+    if (!landing || landing.listTab !== false) {
+      nav.appendChild(h('a', { class: 'tab', href: '#incidents-view', 'aria-current': cur === 'incidents' ? 'page' : null, text: t('incidentsTab') }));
+    }
+    mine.forEach(function (v) {
+      nav.appendChild(h('a', { class: 'tab', href: v.href, 'aria-current': cur === v.name ? 'page' : null, text: t(v.tabKey) }));
+    });
+  }
+
+  function renderView() {
+    var r = state.route;
+    if (r.name !== 'view' || !state.user) return;
+    r.view.render($('ext-view'), r.params);
+  }
+
+  var listeners = { incident: [], alert: [] };
+  function emit(kind, obj) {
+    listeners[kind].forEach(function (fn) { try { fn(obj); } catch (e) { /* one view must not break another */ } });
+  }
+
+  var sw = {
+    api: api,
+    t: function (k, v) { return t(k, v); },
+    h: h,
+    lang: function () { return state.lang; },
+    user: function () { return state.user; },
+    gen: function () { return state.gen; },
+    formatTime: function (s) { return formatTime(s); },
+    formatDuration: function (sec) { return formatDuration(sec); },
+    ruleName: function (c) { return ruleName(c); },
+    stateName: function (st) { return t('st_' + st); },
+    telHref: telHref,
+    prettyPhone: prettyPhone,
+    announce: function (text) { announce(text); },
+    // Strings are merged into the app's tables; zh-CN first, en second.
+    strings: function (tables) {
+      Object.keys(tables).forEach(function (lang) {
+        if (!I18N[lang]) return;
+        Object.keys(tables[lang]).forEach(function (k) { I18N[lang][k] = tables[lang][k]; });
+      });
+    },
+    view: function (v) {
+      if (!v.href) v.href = '#' + v.name;
+      views.push(v);
+    },
+    on: function (kind, fn) { listeners[kind].push(fn); },
+    rerender: function () { renderView(); }
+  };
+
+  function loadViews() {
+    var regs = window.ShouwangViews || [];
+    regs.forEach(function (fn) { fn(sw); });
+    // Later registrations (scripts loaded after us) still work.
+    window.ShouwangViews = { push: function (fn) { fn(sw); } };
+  }
+
   // ------------------------------------------------------------------ routes
 
   function parseRoute() {
-    var m = /^#incident\/(.+)$/.exec(window.location.hash || '');
+    var hash = window.location.hash || '';
+    var ext = matchView(hash);
+    if (ext) return ext;
+    if (!hash && state.user) {
+      var landing = landingView();
+      if (landing) return { name: 'view', view: landing, params: [] };
+    }
+    var m = /^#incident\/(.+)$/.exec(hash);
     if (!m) return { name: 'list' };
     var id;
     try { id = decodeURIComponent(m[1]); } catch (e) { id = m[1]; }
@@ -1514,8 +1622,18 @@
     var prev = state.route;
     state.route = parseRoute();
     var onIncident = state.route.name === 'incident';
-    $('list-view').hidden = onIncident;
+    var onView = state.route.name === 'view';
+    $('list-view').hidden = onIncident || onView;
     $('incident-view').hidden = !onIncident;
+    $('ext-view').hidden = !onView;
+    renderNav();
+    if (onView) {
+      showIncidentMessage('');
+      renderView();
+      if (focus) window.scrollTo(0, 0);
+      return;
+    }
+    if (prev.name === 'view') $('ext-view').textContent = '';
     if (!onIncident) {
       showIncidentMessage('');
       state.formKey = '';
@@ -1577,12 +1695,14 @@
       try { inc = JSON.parse(e.data); } catch (err) { return; }
       upsertIncident(inc, !state.incLoaded);
       incidentsChanged();
+      emit('incident', inc);
     });
     es.addEventListener('alert', function (e) {
       if (state.source !== es) return;
       var a;
       try { a = JSON.parse(e.data); } catch (err) { return; }
       receive([a], !state.loaded);
+      emit('alert', a);
     });
     es.addEventListener('error', function () {
       if (state.source !== es) return;
@@ -1659,6 +1779,9 @@
     $('incidents').textContent = '';
     $('incident-announcer').textContent = '';
     $('incident-page').textContent = '';
+    $('ext-view').textContent = '';
+    state.route = { name: 'list' };
+    renderNav();
     document.title = '守望 Shouwang';
     renderUser();
     show('login');
@@ -1730,6 +1853,7 @@
   }
 
   function init() {
+    loadViews();
     state.lang = pickLang();
     state.largeText = storageGet(LS_TEXT) === '1';
     applyTextSize();

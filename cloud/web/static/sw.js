@@ -10,9 +10,9 @@
  */
 'use strict';
 
-var VERSION = 'v1';
+var VERSION = 'v2';
 var CACHE = 'shouwang-shell-' + VERSION;
-var SHELL = ['/', '/index.html', '/app.js', '/app.css', '/icon.svg', '/manifest.webmanifest'];
+var SHELL = ['/', '/index.html', '/app.js', '/family.js', '/console.js', '/app.css', '/icon.svg', '/manifest.webmanifest'];
 var NETWORK_TIMEOUT_MS = 4000;
 
 self.addEventListener('install', function (event) {
