@@ -202,6 +202,13 @@ func actionsBy(t *testing.T, in store.Incident, user string, actions ...string) 
 func TestIncidentClosedLoopInBrowser(t *testing.T) {
 	c := newCloud(t, nil)
 	secret := c.seed("gw-inc-0001")
+	// Whom to call: the resident and her daughter, shown on the incident page.
+	if _, err := c.svc.Store.ImportRegistry(context.Background(), store.Registry{Residents: []store.Resident{{
+		ID: "r-1", HomeID: "home-1", Name: "王秀英", Phone: "13700000001",
+		Contacts: []store.EmergencyContact{{Name: "张丽", Relation: "女儿", Phone: "13900000002"}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
 	stopCloudAfterBrowser(t, c)
 	hc := c.client()
 	b := newBrowser(t)
@@ -244,7 +251,7 @@ func TestIncidentClosedLoopInBrowser(t *testing.T) {
 	lastUse := lastWaterHHMM(t, c)
 	p := b.waitPage("incident page with its evidence and the accept button", func(p incidentPageView) bool {
 		return p.Shown && p.ID == id && hasAll(p.Buttons, "accept") && strings.Contains(p.Evidence, "最后用水") &&
-			hasAll(p.Timeline, "discovered", "dispatched")
+			hasAll(p.Timeline, "discovered", "dispatched") && hasAll(p.Tel, "tel:13900000002")
 	})
 	if h := eval[string](b, `location.hash`); h != "#incident/"+id {
 		t.Errorf("location.hash %q, want #incident/%s", h, id)
@@ -252,8 +259,8 @@ func TestIncidentClosedLoopInBrowser(t *testing.T) {
 	if !strings.Contains(p.Evidence, lastUse) {
 		t.Errorf("evidence %q, want the last water use at %s", p.Evidence, lastUse)
 	}
-	if !hasAll(p.Tel, "tel:13800000000", "tel:120") {
-		t.Errorf("call links %v, want the worker's and 120", p.Tel)
+	if !hasAll(p.Tel, "tel:13800000000", "tel:120", "tel:13700000001", "tel:13900000002") {
+		t.Errorf("call links %v, want the worker's, 120, the resident's and her daughter's", p.Tel)
 	}
 	if len(p.Buttons) != 1 {
 		t.Errorf("step buttons %v, want only the next step (accept)", p.Buttons)

@@ -55,6 +55,7 @@ type Store interface {
 	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
 	ResidentHome(ctx context.Context, residentID string) (string, error)
 	ResidentMedical(ctx context.Context, residentID string) (string, error)
+	HomeResidents(ctx context.Context, homeID string) ([]store.Resident, error)
 	SetPassword(ctx context.Context, userID, hash, keepSession string) error
 	ExportHome(ctx context.Context, homeID string, now time.Time) (store.HomeExport, error)
 	EraseHome(ctx context.Context, homeID, by, reason string, now time.Time) ([]string, error)
@@ -80,6 +81,8 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() error
 	throttle *throttle
+	// requestTimeout bounds each request's database and telemetry work.
+	requestTimeout time.Duration
 	// Telemetry answers chart queries (InfluxDB or the embedded store); nil: no charts.
 	Telemetry interface {
 		Query(ctx context.Context, gateway, sensor string, from, to time.Time, every time.Duration) (telemetry.Series, error)
@@ -103,7 +106,7 @@ const sessionTTL = 12 * time.Hour
 // New builds the fiber app. ready reports whether the service can do its job
 // (database reachable, broker connected) for /healthz.
 func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() error, log *slog.Logger) (*fiber.App, *Server) {
-	srv := &Server{store: s, access: s, live: live, log: log, ready: ready, throttle: newThrottle(5, time.Minute)}
+	srv := &Server{store: s, access: s, live: live, log: log, ready: ready, throttle: newThrottle(5, time.Minute), requestTimeout: 30 * time.Second}
 	app := fiber.New(fiber.Config{
 		// Values from a request outlive handlers (SSE, logs): copy them.
 		Immutable:             true,
@@ -116,6 +119,10 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 			if errors.As(err, &fe) {
 				return jsonError(c, fe.Code, codeFor(fe.Code), fe.Message, "")
 			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				log.Warn("http handler gave up", "path", c.Path(), "err", err)
+				return jsonError(c, fiber.StatusServiceUnavailable, "unavailable", "the request took too long; please retry", "")
+			}
 			log.Error("http handler", "path", c.Path(), "err", err)
 			return jsonError(c, fiber.StatusInternalServerError, "internal", "internal error", "")
 		},
@@ -125,6 +132,15 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 		c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		c.Set("X-Content-Type-Options", "nosniff")
 		c.Set("Referrer-Policy", "no-referrer")
+		return c.Next()
+	})
+	app.Use(func(c *fiber.Ctx) error {
+		// fasthttp does not tell a handler that its client went away, so every request
+		// gets a deadline: a query left running for a dropped phone ends, and the
+		// request context is cancelled at shutdown. The live stream sets its own.
+		ctx, cancel := context.WithTimeout(c.Context(), srv.requestTimeout)
+		defer cancel()
+		c.SetUserContext(ctx)
 		return c.Next()
 	})
 	app.Get("/healthz", srv.healthz)
@@ -151,6 +167,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/homes/:id/export", srv.auth, srv.can(authz.ExportData), srv.export)
 	v1.Post("/homes/:id/erase", srv.auth, srv.can(authz.EraseData), srv.erase)
 	v1.Get("/residents/:id/medical", srv.auth, srv.can(authz.ReadMedical), srv.medical)
+	v1.Get("/homes/:id/contacts", srv.auth, srv.can(authz.ReadContacts), srv.contacts)
 	v1.Get("/homes/:id/status", srv.auth, srv.can(authz.ReadTelemetry), srv.homeStatus)
 	v1.Get("/homes/:id/telemetry", srv.auth, srv.can(authz.ReadTelemetry), srv.telemetry)
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
@@ -733,6 +750,47 @@ func (s *Server) medical(c *fiber.Ctx) error {
 	}
 	c.Set("Cache-Control", "no-store")
 	return c.JSON(fiber.Map{"resident_id": id, "medical_notes": notes})
+}
+
+// contacts returns whom to call for a home: each resident's own phone and their
+// emergency contacts in calling order, to whom the resident lets see them.
+func (s *Server) contacts(c *fiber.Ctx) error {
+	home := c.Params("id")
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	if !v.sees(c.UserContext(), home, "resident", store.KindContacts) {
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no contacts for home "+home+" that you may see", "id")
+	}
+	rs, err := s.store.HomeResidents(c.UserContext(), home)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "contacts", home); err != nil {
+		return err
+	}
+	type contact struct {
+		Name     string `json:"name"`
+		Relation string `json:"relation,omitempty"`
+		Phone    string `json:"phone"`
+	}
+	type resident struct {
+		ID       string    `json:"id"`
+		Name     string    `json:"name"`
+		Phone    string    `json:"phone"`
+		Contacts []contact `json:"contacts"`
+	}
+	out := make([]resident, 0, len(rs))
+	for _, r := range rs {
+		x := resident{ID: r.ID, Name: r.Name, Phone: r.Phone, Contacts: []contact{}}
+		for _, ec := range r.Contacts {
+			x.Contacts = append(x.Contacts, contact(ec))
+		}
+		out = append(out, x)
+	}
+	c.Set("Cache-Control", "no-store")
+	return c.JSON(fiber.Map{"home_id": home, "residents": out})
 }
 
 // homeStatus is the family's first screen: 平安 or not, and the last sign of life.

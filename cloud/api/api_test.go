@@ -20,12 +20,14 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
 type fixture struct {
 	t     testing.TB
 	app   *fiber.App
+	srv   *Server
 	store *store.Store
 	inc   string // incident of home h1
 }
@@ -84,7 +86,10 @@ func newFixture(t testing.TB) *fixture {
 	must(s.LinkUserHome(ctx, "u-family", "h1", "女儿"))
 	must(s.LinkUserHome(ctx, "u-resident", "h1", "self"))
 	static := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}}
-	f.app, _ = New(s, live.NewHub(), static, http.NotFoundHandler(), func() error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.app, f.srv = New(s, live.NewHub(), static, http.NotFoundHandler(), func() error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tel, err := telemetry.NewSQL(s.DB())
+	must(err)
+	f.srv.Telemetry = tel
 	return f
 }
 
@@ -120,55 +125,134 @@ func count(body map[string]any, key string) int {
 	return len(l)
 }
 
-// TestRoleByDataKindMatrix covers every role against the anomaly-alert data kind,
-// with the resident's default choice and with "grid worker only": alert list,
-// incident list and incident detail must agree, and another home is never visible.
+// TestRoleByDataKindMatrix covers every cell of role × data kind, for the
+// resident's default choices, after "grid worker only" for every kind (the pilot's
+// example for water/electricity anomalies), and after "everyone". Each kind is read
+// through its own route; a refusal never carries the data; another home is never
+// visible; list and detail agree for anomalies; and every read that succeeded was
+// audited.
 func TestRoleByDataKindMatrix(t *testing.T) {
 	f := newFixture(t)
+	ctx := context.Background()
+	_, err := f.store.ImportRegistry(ctx, store.Registry{
+		Residents: []store.Resident{{ID: "r1", HomeID: "h1", Name: "resident h1", Phone: "13800000001",
+			Contacts: []store.EmergencyContact{{Name: "女儿", Relation: "daughter", Phone: "13900000002"}}}},
+		Medical: map[string]string{"r1": "高血压"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []string{store.KindAlerts, store.KindCharts, store.KindTimeline, store.KindMedical, store.KindContacts}
+	probe := map[string]struct{ path, secret string }{
+		store.KindAlerts:   {"/api/v1/incidents/" + f.inc, "h1 road"},
+		store.KindCharts:   {"/api/v1/homes/h1/telemetry?sensor=water&hours=1", "series"},
+		store.KindTimeline: {"/api/v1/homes/h1/status", "last_activity"},
+		store.KindMedical:  {"/api/v1/residents/r1/medical", "高血压"},
+		store.KindContacts: {"/api/v1/homes/h1/contacts", "13900000002"},
+	}
 	roles := []string{"admin", "sup", "worker", "tech", "family", "resident"}
-	// role → sees h1's resident anomalies by default / after "worker only"
-	want := map[string][2]bool{
-		"admin": {true, false}, "sup": {true, false}, "worker": {true, true},
-		"tech": {false, false}, "family": {true, false}, "resident": {true, true},
+	// One row per role, one column per kind in the order of kinds: 1 = sees h1's data.
+	phases := []struct {
+		label  string
+		set    []string // roles given every kind; nil: defaults
+		matrix map[string]string
+	}{
+		{"default", nil, map[string]string{
+			"admin": "11101", "sup": "10001", "worker": "11111", "tech": "00000", "family": "11101", "resident": "11111"}},
+		{"worker only", []string{"worker"}, map[string]string{
+			"admin": "00000", "sup": "00000", "worker": "11111", "tech": "00000", "family": "00000", "resident": "11111"}},
+		{"everyone", []string{"admin", "supervisor", "worker", "technician", "family"}, map[string]string{
+			"admin": "11111", "sup": "11111", "worker": "11111", "tech": "00000", "family": "11111", "resident": "11111"}},
 	}
 	sessions := map[string]func(string, string, string) (int, map[string]any){}
 	for _, r := range roles {
 		sessions[r] = f.as(r)
 	}
-	for phase, label := range []string{"default", "worker only"} {
-		if phase == 1 {
-			code, body := sessions["resident"]("PUT", "/api/v1/homes/h1/privacy", `{"kind":"anomaly_alerts","roles":["worker"]}`)
-			if code != 200 {
-				t.Fatalf("resident sets privacy: %d %v", code, body)
+	reads := 0
+	for _, ph := range phases {
+		for _, k := range kinds {
+			if ph.set == nil {
+				break
+			}
+			roles, _ := json.Marshal(ph.set)
+			if code, body := sessions["resident"]("PUT", "/api/v1/homes/h1/privacy", fmt.Sprintf(`{"kind":%q,"roles":%s}`, k, roles)); code != 200 {
+				t.Fatalf("%s: resident sets %s: %d %v", ph.label, k, code, body)
 			}
 		}
 		for _, r := range roles {
 			do := sessions[r]
-			wantH1 := want[r][phase]
+			for i, k := range kinds {
+				want := ph.matrix[r][i] == '1'
+				code, body := do("GET", probe[k].path, "")
+				raw, _ := json.Marshal(body)
+				switch {
+				case want && code != 200:
+					t.Errorf("%s: %s reading %s: %d, want 200 (%s)", ph.label, r, k, code, raw)
+				case !want && code != 403 && code != 404:
+					t.Errorf("%s: %s reading %s: %d, want a refusal", ph.label, r, k, code)
+				case !want && strings.Contains(string(raw), probe[k].secret):
+					t.Errorf("%s: %s reading %s: refusal carries the data: %s", ph.label, r, k, raw)
+				}
+				if code == 200 {
+					reads++
+				}
+			}
+			// The lists agree with the detail for anomalies, and h2 never shows.
+			wantN := map[bool]int{true: 1, false: 0}[ph.matrix[r][0] == '1']
+			if r == "admin" {
+				wantN++ // admin also sees h2, whose resident kept the defaults
+			}
 			_, alerts := do("GET", "/api/v1/alerts", "")
 			_, incs := do("GET", "/api/v1/incidents", "")
-			code, _ := do("GET", "/api/v1/incidents/"+f.inc, "")
-			wantN := 0
-			if wantH1 {
-				wantN = 1
-			}
-			if r == "admin" && phase == 0 {
-				wantN = 2 // admin also sees h2
-			}
-			if r == "admin" && phase == 1 {
-				wantN = 1 // h2 only
-			}
 			if got := count(alerts, "alerts"); got != wantN {
-				t.Errorf("%s, %s: %d alerts, want %d", label, r, got, wantN)
+				t.Errorf("%s: %s: %d alerts listed, want %d", ph.label, r, got, wantN)
 			}
 			if got := count(incs, "incidents"); got != wantN {
-				t.Errorf("%s, %s: %d incidents, want %d", label, r, got, wantN)
+				t.Errorf("%s: %s: %d incidents listed, want %d", ph.label, r, got, wantN)
 			}
-			if wantCode := map[bool]int{true: 200, false: 404}[wantH1]; code != wantCode {
-				t.Errorf("%s, %s: incident detail %d, want %d", label, r, code, wantCode)
+			if r != "admin" {
+				for _, path := range []string{"/api/v1/homes/h2/status", "/api/v1/homes/h2/contacts", "/api/v1/homes/h2/telemetry"} {
+					if code, _ := do("GET", path, ""); code != 403 && code != 404 {
+						t.Errorf("%s: %s reads another home: GET %s: %d", ph.label, r, path, code)
+					}
+				}
 			}
 		}
 	}
+	log, err := f.store.AuditLog(ctx, "h1", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := 0
+	for _, e := range log {
+		switch {
+		case e.Object == "incident:"+f.inc, e.Object == "charts:water", e.Object == "status", e.Object == "medical:r1", e.Object == "contacts":
+			audited++
+		}
+	}
+	if audited != reads {
+		t.Errorf("%d reads of personal data audited, want %d", audited, reads)
+	}
+}
+
+// A request's context carries a deadline to the database: a query that would hang
+// ends, and the client gets a clear 503.
+func TestRequestDeadlineReachesTheStore(t *testing.T) {
+	f := newFixture(t)
+	f.srv.requestTimeout = 50 * time.Millisecond
+	f.srv.store = stallingStore{f.store}
+	code, body := f.as("admin")("GET", "/api/v1/kpis", "")
+	if code != 503 {
+		t.Fatalf("stalled query: %d %v, want 503", code, body)
+	}
+}
+
+// stallingStore answers KPIs only when its context ends, like a locked table.
+type stallingStore struct{ *store.Store }
+
+func (stallingStore) KPIs(ctx context.Context, since, now time.Time) (store.KPIs, error) {
+	<-ctx.Done()
+	return store.KPIs{}, fmt.Errorf("kpis: %w", ctx.Err())
 }
 
 func TestRoleActions(t *testing.T) {

@@ -46,6 +46,7 @@ const (
 	ExportData      Action = "data.export"   // a copy of everything held about a resident
 	EraseData       Action = "data.erase"    // delete it, cloud and gateway
 	ReadMedical     Action = "medical.read"  // further limited by the resident's choice
+	ReadContacts    Action = "contacts.read" // phone numbers to call; limited by the resident's choice
 )
 
 var table = map[Action][]string{}
@@ -83,6 +84,7 @@ func init() {
 	allow(ExportData, Admin, Resident)
 	allow(EraseData, Admin)
 	allow(ReadMedical, Admin, Supervisor, Worker, Family, Resident)
+	allow(ReadContacts, Admin, Supervisor, Worker, Family, Resident)
 }
 
 // Allowed reports whether role may do a.

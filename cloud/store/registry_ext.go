@@ -555,9 +555,15 @@ func homes(ctx context.Context, q querier, id string, limit, offset int) ([]Home
 }
 
 func residents(ctx context.Context, q querier, id string, limit, offset int) ([]Resident, error) {
+	return residentsWhere(ctx, q, "id", id, limit, offset)
+}
+
+// residentsWhere lists residents whose column (id or home_id) is value, or all
+// when value is "".
+func residentsWhere(ctx context.Context, q querier, column, value string, limit, offset int) ([]Resident, error) {
 	query, args := `SELECT id, home_id, name, phone FROM residents`, []any{}
-	if id != "" {
-		query, args = query+` WHERE id = $1`, append(args, id)
+	if value != "" {
+		query, args = query+` WHERE `+column+` = $1`, append(args, value)
 	}
 	query, args = page(query+` ORDER BY id`, args, limit, offset)
 	list := []Resident{}
@@ -578,7 +584,7 @@ func residents(ctx context.Context, q querier, id string, limit, offset int) ([]
 	if len(list) == 0 {
 		return list, nil
 	}
-	in, inArgs := inList(list, limit < 0 && id == "", func(p Resident) string { return p.ID })
+	in, inArgs := inList(list, limit < 0 && value == "", func(p Resident) string { return p.ID })
 	err = scanRows(ctx, q, `SELECT resident_id, name, relation, phone FROM emergency_contacts WHERE `+in("resident_id")+` ORDER BY resident_id, seq`, inArgs, func(sc func(...any) error) error {
 		var rid string
 		var c EmergencyContact
@@ -654,6 +660,12 @@ func affectedOne(res sql.Result, what string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// HomeResidents lists who lives in a home, each with their emergency contacts in
+// calling order. Callers decide who may see them (the contacts data kind).
+func (s *Store) HomeResidents(ctx context.Context, homeID string) ([]Resident, error) {
+	return residentsWhere(ctx, s.db, "home_id", homeID, -1, 0)
 }
 
 // ResidentHome returns the home a resident lives in.

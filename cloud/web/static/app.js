@@ -110,6 +110,8 @@
       evidenceTitle: '告警证据',
       noEvidence: '暂无证据',
       contactTitle: '联系电话',
+      contactSelf: '本人',
+      contactOther: '紧急联系人',
       call120: '急救 120',
       call120Label: '拨打急救电话 120',
       timelineTitle: '处理记录',
@@ -294,6 +296,8 @@
       evidenceTitle: 'Evidence',
       noEvidence: 'No evidence yet',
       contactTitle: 'Phone',
+      contactSelf: 'Resident',
+      contactOther: 'Emergency contact',
       call120: 'Ambulance 120',
       call120Label: 'Call the ambulance, 120',
       timelineTitle: 'Timeline',
@@ -405,6 +409,7 @@
     freshInc: {},        // id -> arrival time, for the highlight
     fetchingInc: {},     // id -> true while fetched because an alert named it
     missing: {},         // id -> true: the server said 404
+    contacts: {},        // home id -> residents with their emergency contacts
     route: { name: 'list' },
     incMessage: null,    // {key, vars} shown in #incident-message
     formKey: '',         // incident|step|lang of the step form on screen
@@ -1007,6 +1012,7 @@
       delete state.missing[id];
       upsertIncident(r.body.incident, true);
       incidentsChanged();
+      if (state.route.name === 'incident' && state.route.id === id) loadContacts(r.body.incident);
     }).catch(function () {
       if (!state.user || gen !== state.gen) return;
       if (state.route.name === 'incident' && state.route.id === id && !state.incidents[id]) {
@@ -1074,9 +1080,44 @@
     return sec;
   }
 
+  // The resident's own phone and their emergency contacts in calling order, when
+  // the resident lets this role see them (the server decides; 404 shows none).
+  function residentContacts(inc) {
+    var list = state.contacts[inc.home_id];
+    if (!list || !list.length) return null;
+    var ol = h('ol', { class: 'contact-list' });
+    list.forEach(function (r) {
+      if (r.phone) {
+        ol.appendChild(h('li', { class: 'assignee contact' },
+          h('span', { class: 'assignee-label', text: t('contactSelf') }),
+          h('span', { class: 'assignee-name', text: r.name }),
+          callLink(r.name, r.phone)));
+      }
+      (r.contacts || []).forEach(function (c) {
+        ol.appendChild(h('li', { class: 'assignee contact' },
+          h('span', { class: 'assignee-label', text: c.relation || t('contactOther') }),
+          h('span', { class: 'assignee-name', text: c.name }),
+          c.phone ? callLink(c.name, c.phone) : null));
+      });
+    });
+    return ol.childNodes.length ? ol : null;
+  }
+
+  function loadContacts(inc) {
+    if (inc.class !== 'resident' || !inc.home_id) return;
+    var gen = state.gen;
+    api('GET', '/api/v1/homes/' + encodeURIComponent(inc.home_id) + '/contacts').then(function (r) {
+      if (gen !== state.gen || r.status !== 200 || !r.body) return;
+      state.contacts[inc.home_id] = r.body.residents || [];
+      if (state.route.name === 'incident') renderIncidentPage();
+    }, function () { /* the page works without; the next open retries */ });
+  }
+
   function contactSection(inc) {
     var sec = sectionEl('inc-contact', 'contactTitle');
     sec.appendChild(assigneeRow(inc));
+    var rc = residentContacts(inc);
+    if (rc) sec.appendChild(rc);
     sec.appendChild(h('div', { class: 'assignee' },
       h('a', { class: 'call-link call-120', href: 'tel:120', 'aria-label': t('call120Label') },
         h('span', { 'aria-hidden': 'true', text: '☎' }), t('call120'))));
@@ -1769,6 +1810,7 @@
     state.incLoaded = false;
     state.incMessage = null;
     state.formKey = '';
+    state.contacts = {};
     disconnect();
     window.clearTimeout(loadRetry);
     window.clearTimeout(incRetry);
