@@ -95,9 +95,14 @@ type Server struct {
 	Configs interface {
 		PublishConfig(ctx context.Context, cfg mqttv1.Config) error
 	}
+	// Registry serves the registry routes (nil with a store that has none).
+	Registry *registry.Handlers
 	// SecureCookies marks the session cookie Secure; on in production behind TLS,
 	// off for the loopback demo where browsers would drop a Secure cookie on http.
 	SecureCookies bool
+	// Base is the parent of every request's context; the service cancels it at
+	// shutdown. Not fasthttp's RequestCtx: its Done races with server shutdown.
+	Base context.Context
 }
 
 const sessionCookie = "shouwang_session"
@@ -138,7 +143,11 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 		// fasthttp does not tell a handler that its client went away, so every request
 		// gets a deadline: a query left running for a dropped phone ends, and the
 		// request context is cancelled at shutdown. The live stream sets its own.
-		ctx, cancel := context.WithTimeout(c.Context(), srv.requestTimeout)
+		base := srv.Base
+		if base == nil {
+			base = context.Background()
+		}
+		ctx, cancel := context.WithTimeout(base, srv.requestTimeout)
 		defer cancel()
 		c.SetUserContext(ctx)
 		return c.Next()
@@ -173,7 +182,7 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/homes/:id/settings", srv.auth, srv.can(authz.ReadSettings), srv.settings)
 	v1.Put("/homes/:id/settings", srv.auth, srv.can(authz.WriteSettings), srv.putSettings)
 	if rs, ok := s.(registry.Store); ok { // the full store has the registry; test fakes go without
-		registry.Routes(v1, srv.auth, rs, log)
+		srv.Registry = registry.Routes(v1, srv.auth, rs, log)
 	}
 	v1.Use(func(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no such API route: "+c.Method()+" "+c.Path(), "")

@@ -7,6 +7,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -47,6 +48,23 @@ func Start(addr string, gateways Gateways, serviceUser, servicePassword string, 
 
 // Close stops the broker.
 func (b *Broker) Close() error { return b.srv.Close() }
+
+// AddGateway does nothing: the broker checks each login against the registry.
+func (b *Broker) AddGateway(context.Context, string, string) error { return nil }
+
+// RemoveGateway drops the gateway's live connection after a revocation; its next
+// login is refused by the registry. The client ID is the gateway ID (OnConnectAuthenticate).
+func (b *Broker) RemoveGateway(_ context.Context, id string) error {
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok || cl.Closed() {
+		return nil
+	}
+	err := b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+	if errors.Is(err, packets.ErrNotAuthorized) {
+		return nil // DisconnectClient reports the reason it was given
+	}
+	return err
+}
 
 type authHook struct {
 	mqtt.HookBase

@@ -79,6 +79,11 @@ type MQTT struct {
 	ClientID     string `yaml:"client_id"` // stable per replica
 	Group        string `yaml:"group"`     // shared-subscription group
 	Workers      int    `yaml:"workers"`
+	// DynamicSecurity: the external broker is Mosquitto with its dynamic-security
+	// plugin, and the cloud's login also has the plugin's admin role. A claim then
+	// makes the gateway's broker login, and a revocation removes it and drops the
+	// live connection, with no files to edit on the broker host.
+	DynamicSecurity bool `yaml:"dynamic_security"`
 }
 
 // Influx is the telemetry store; an empty URL keeps telemetry in the SQL database.
@@ -183,6 +188,9 @@ func (c *Config) Validate() error {
 		if c.MQTT.Username == "" {
 			add("mqtt.username", "an external broker needs the cloud's username")
 		}
+	}
+	if c.MQTT.DynamicSecurity && c.MQTT.Embedded() {
+		add("mqtt.dynamic_security", "needs an external Mosquitto (mqtt.broker); the embedded broker checks the registry itself")
 	}
 	if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
 		add("mqtt.password_file", "set either password or password_file, not both")

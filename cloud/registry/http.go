@@ -35,8 +35,16 @@ type Store interface {
 	ImportRegistry(ctx context.Context, r store.Registry) (store.RegistryCounts, error)
 	ExportRegistry(ctx context.Context) (store.Registry, error)
 	CreateClaimCode(ctx context.Context, homeID, codeHash, by string, now, expires time.Time) error
-	ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHash string, now time.Time) (string, error)
+	ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHash string, now time.Time, beforeCommit ...func(home string) error) (string, error)
 	RevokeGateway(ctx context.Context, id string, now time.Time) error
+}
+
+// Logins is the broker's side of a gateway's credentials: a claim makes the login,
+// a revocation takes it away and drops the live connection. Brokers that ask the
+// store at each connect (the embedded one) only need the second.
+type Logins interface {
+	AddGateway(ctx context.Context, id, password string) error
+	RemoveGateway(ctx context.Context, id string) error
 }
 
 // Handlers serve the registry API.
@@ -45,6 +53,9 @@ type Handlers struct {
 	log      *slog.Logger
 	throttle *throttle
 	now      func() time.Time
+	// Logins, when set, is told of claims and revocations; nil: the broker reads the
+	// registry only when a gateway connects (Mosquitto with a password file).
+	Logins Logins
 }
 
 // Routes mounts the registry API on r (the /api/v1 group). auth must set
@@ -353,11 +364,23 @@ func (h *Handlers) claim(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusBadRequest, "bad_request", err.Error(), "code")
 	}
 	secret := credential.NewSecret()
-	home, err := h.store.ClaimGateway(c.UserContext(), credential.HashSecret(code), req.GatewayID, credential.HashSecret(secret), h.now())
+	var brokerErr error
+	home, err := h.store.ClaimGateway(c.UserContext(), credential.HashSecret(code), req.GatewayID, credential.HashSecret(secret), h.now(),
+		func(string) error {
+			if h.Logins == nil {
+				return nil
+			}
+			brokerErr = h.Logins.AddGateway(c.UserContext(), req.GatewayID, secret)
+			return brokerErr
+		})
 	var msg string
 	status := fiber.StatusGone
 	switch {
 	case err == nil:
+	case brokerErr != nil:
+		// The claim was rolled back: the installer can retry with the same code.
+		h.log.Error("gateway claim: broker login", "gateway", req.GatewayID, "err", brokerErr)
+		return jsonError(c, fiber.StatusServiceUnavailable, "unavailable", "the broker could not make the gateway's login; the code is still valid, retry in a minute", "")
 	case errors.Is(err, store.ErrClaimUnknown):
 		status, msg = fiber.StatusNotFound, "unknown claim code: check it, or ask for a new one"
 	case errors.Is(err, store.ErrClaimUsed):
@@ -406,7 +429,15 @@ func (h *Handlers) revoke(c *fiber.Ctx) error {
 	}
 	u := c.Locals("user").(store.User)
 	h.log.Info("gateway revoked", "gateway", id, "user", u.Username)
-	return c.JSON(fiber.Map{"gateway_id": id, "revoked": true})
+	if h.Logins != nil {
+		if err := h.Logins.RemoveGateway(c.UserContext(), id); err != nil {
+			// The registry refuses the gateway's next login already; say that the live
+			// connection may linger, and that revoking again retries.
+			h.log.Error("gateway revoke: broker", "gateway", id, "err", err)
+			return jsonError(c, fiber.StatusBadGateway, "broker", "revoked in the registry, but the broker did not drop the login: "+err.Error()+"; revoke again to retry", "")
+		}
+	}
+	return c.JSON(fiber.Map{"gateway_id": id, "revoked": true, "disconnected": h.Logins != nil})
 }
 
 // throttle counts failed claims per key within a window.

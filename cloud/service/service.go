@@ -24,11 +24,13 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/config"
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/dispatch"
+	"github.com/shouwang-care/shouwang/cloud/dynsec"
 	"github.com/shouwang-care/shouwang/cloud/ingest"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/liveness"
 	"github.com/shouwang-care/shouwang/cloud/notify"
 	"github.com/shouwang-care/shouwang/cloud/paging"
+	"github.com/shouwang-care/shouwang/cloud/registry"
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/cloud/web"
@@ -49,6 +51,7 @@ type Service struct {
 	Store      *store.Store
 	Telemetry  TelemetryStore
 	broker     *broker.Broker
+	logins     registry.Logins // the broker's side of claims and revocations; nil: none
 	consumer   *ingest.Consumer
 	dispatcher *dispatch.Dispatcher
 	liveness   *liveness.Watcher
@@ -122,6 +125,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 		}
 		s.closers = append(s.closers, func() { s.broker.Close() })
 		brokerURL = "tcp://" + cfg.MQTT.Listen
+		s.logins = s.broker
+	}
+	if cfg.MQTT.DynamicSecurity {
+		d, err := dynsec.Dial(ctx, dynsec.Options{Broker: brokerURL, ClientID: cfg.MQTT.ClientID + "-dynsec", Username: user, Password: password})
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.dynamic_security: %w", err)
+		}
+		s.closers = append(s.closers, d.Close)
+		if err := d.EnsureService(ctx, user); err != nil {
+			return nil, fmt.Errorf("mqtt.dynamic_security: %w", err)
+		}
+		s.logins = d
 	}
 	if cfg.Demo.Enabled {
 		if err := s.seedDemo(ctx, brokerURL); err != nil {
@@ -223,8 +238,12 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	app, srv := api.New(s.Store, s.hub, web.FS(), promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}), s.ready, s.log)
 	srv.SecureCookies = s.cfg.SecureCookies
+	srv.Base = ctx
 	srv.Configs = s.consumer
 	srv.Telemetry = s.Telemetry
+	if s.logins != nil && srv.Registry != nil {
+		srv.Registry.Logins = s.logins
+	}
 	changes := make(chan incidentChange, 256)
 	srv.Changed = func(inc store.Incident, action string) {
 		select {

@@ -378,7 +378,10 @@ func (s *Store) CreateClaimCode(ctx context.Context, homeID, codeHash, by string
 // secretHash as its MQTT secret. It returns the home ID. A gateway that is already
 // provisioned (non-empty secret) is refused, so a code cannot take over a working
 // gateway's identity; a revoked one may be claimed again.
-func (s *Store) ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHash string, now time.Time) (string, error) {
+//
+// beforeCommit, if given, runs inside the transaction once the code is good (e.g. to
+// make the broker login); its error rolls the claim back, so the code stays usable.
+func (s *Store) ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHash string, now time.Time, beforeCommit ...func(home string) error) (string, error) {
 	var home string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var expires int64
@@ -414,7 +417,15 @@ func (s *Store) ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHas
 		_, err = tx.ExecContext(ctx, `INSERT INTO gateways (id, home_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (id) DO UPDATE SET home_id = excluded.home_id, secret_hash = excluded.secret_hash, revoked_at = NULL`,
 			gatewayID, home, secretHash, ms(now))
-		return err
+		if err != nil {
+			return err
+		}
+		for _, f := range beforeCommit {
+			if err := f(home); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("claim gateway %s: %w", gatewayID, err)
