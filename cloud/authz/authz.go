@@ -46,6 +46,9 @@ const (
 	ExportData      Action = "data.export"   // a copy of everything held about a resident
 	EraseData       Action = "data.erase"    // delete it, cloud and gateway
 	ReadMedical     Action = "medical.read"  // further limited by the resident's choice
+	ReadGateways    Action = "gateways.read" // liveness and open device faults
+	ReadEscalations Action = "escalations.read"
+	VerifyAudit     Action = "audit.verify" // walk the whole chain
 )
 
 var table = map[Action][]string{}
@@ -83,6 +86,9 @@ func init() {
 	allow(ExportData, Admin, Resident)
 	allow(EraseData, Admin)
 	allow(ReadMedical, Admin, Supervisor, Worker, Family, Resident)
+	allow(ReadGateways, Admin, Supervisor, Technician)
+	allow(ReadEscalations, Admin, Supervisor)
+	allow(VerifyAudit, Admin)
 }
 
 // Allowed reports whether role may do a.
