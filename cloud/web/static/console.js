@@ -36,7 +36,6 @@
       c_age_o24: '超过 24 小时',
       c_none: '没有符合条件的事件',
       c_age: '已 {dur}',
-      c_ageJust: '刚刚发现',
       c_openedAt: '{time} 发现',
       c_escStep: '已升级到第 {n} 步',
       c_escTitle: '升级记录（近 7 天）',
@@ -57,7 +56,6 @@
       c_openByAge: '未结事件按时长',
       c_min: '{n} 分',
       c_kpiTable: '明细',
-      c_k_key: '名称',
       c_k_incidents: '事件',
       c_k_accepted: '已接单',
       c_k_resolved: '已处理',
@@ -172,7 +170,6 @@
       c_age_o24: 'Over 24 h',
       c_none: 'No incidents match',
       c_age: 'open {dur}',
-      c_ageJust: 'just opened',
       c_openedAt: 'opened {time}',
       c_escStep: 'escalated to step {n}',
       c_escTitle: 'Escalations (last 7 days)',
@@ -193,7 +190,6 @@
       c_openByAge: 'Open incidents by age',
       c_min: '{n} min',
       c_kpiTable: 'Details',
-      c_k_key: 'Name',
       c_k_incidents: 'Incidents',
       c_k_accepted: 'Accepted',
       c_k_resolved: 'Resolved',
@@ -461,7 +457,7 @@
 
   // hbars: one horizontal bar per row and series — or, stacked, one bar of
   // segments per row — with the row's label above and the value after the bar.
-  function hbars(title, rows, series, stacked, fmt) {
+  function hbars(title, rows, series, stacked, fmt, caption) {
     var W = 320, LABEL = 15, BAR = 11, GAP = 2, ROWGAP = 9, PLOT = 236;
     var per = LABEL + (stacked ? BAR : series.length * (BAR + GAP)) + ROWGAP;
     var max = 0;
@@ -488,7 +484,7 @@
         s.appendChild(svg('text', { x: x + 4, y: y + LABEL + BAR - 2, class: 'c-chart-value' }, fmt(sum)));
       }
     });
-    return h('figure', { class: 'c-figure' }, h('figcaption', { text: title }), s, legend(series));
+    return h('figure', { class: 'c-figure' }, h('figcaption', { text: caption || title }), s, legend(series));
   }
 
   // vbars: a time series as columns, the highest value and the range in words.
@@ -591,7 +587,7 @@
   function incidentRow(inc) {
     var secs = ago(inc.opened_at);
     var age = OPEN.indexOf(inc.state) < 0 ? t('c_openedAt', { time: sw.formatTime(inc.opened_at) })
-      : (secs < 60 ? t('c_ageJust') : t('c_age', { dur: sw.formatDuration(secs) }));
+      : t('c_age', { dur: sw.formatDuration(secs) });
     var as = inc.assignee;
     return h('li', { class: 'c-inc sev-' + (inc.severity || 'info'), dataset: { incidentId: inc.id, state: inc.state } },
       h('div', { class: 'c-row-head' },
@@ -639,33 +635,38 @@
       var sec = h('section', { class: 'c-kpi-group', dataset: { group: gi ? 'rules' : 'grids' } }, h('h3', { class: 'c-h3', text: g.title }));
       sec.appendChild(hbars(g.title + ' · ' + t('c_times'), g.list.map(function (x) {
         return { label: g.label(x), values: [x.accept_p50_s / 60, x.on_site_p50_s / 60, x.resolve_p50_s / 60] };
-      }), [t('c_s_accept'), t('c_s_onsite'), t('c_s_resolve')], false, function (v) { return minutes(v * 60); }));
+      }), [t('c_s_accept'), t('c_s_onsite'), t('c_s_resolve')], false, function (v) { return minutes(v * 60); }, t('c_times')));
       sec.appendChild(hbars(g.title + ' · ' + t('c_falseRatio'), g.list.map(function (x) {
         return { label: g.label(x), values: [x.false_alarm_ratio] };
-      }), [t('c_falseRatio')], false, percent));
+      }), [t('c_falseRatio')], false, percent, t('c_falseRatio')));
       sec.appendChild(hbars(g.title + ' · ' + t('c_openByAge'), g.list.map(function (x) {
         return { label: g.label(x), values: [x.open_under_1h, x.open_1h_to_24h, x.open_over_24h] };
-      }), [t('c_age_u1h'), t('c_age_1to24'), t('c_age_o24')], true, String));
+      }), [t('c_age_u1h'), t('c_age_1to24'), t('c_age_o24')], true, String, t('c_openByAge')));
       sec.appendChild(kpiTable(g));
       body.appendChild(sec);
     });
   }
 
+  // kpiTable gives the figures behind the charts, one card per grid or rule (a
+  // wide table would not fit a phone).
   function kpiTable(g) {
-    var heads = ['c_k_key', 'c_k_incidents', 'c_k_accepted', 'c_k_resolved', 'c_k_accept', 'c_k_onsite', 'c_k_resolve', 'c_k_false', 'c_k_open', 'c_k_rating'];
-    var tr = h('tr');
-    heads.forEach(function (k) { tr.appendChild(h('th', { scope: 'col', text: t(k) })); });
-    var tbody = h('tbody');
+    var list = h('ul', { class: 'c-rows c-kpi-cards' });
     g.list.forEach(function (x) {
-      var cells = [x.incidents, x.accepted, x.resolved, minutes(x.accept_p50_s) + ' / ' + minutes(x.accept_p90_s), minutes(x.on_site_p50_s),
-        minutes(x.resolve_p50_s) + ' / ' + minutes(x.resolve_p90_s), x.false_alarms + ' (' + percent(x.false_alarm_ratio) + ')',
-        x.open_under_1h + x.open_1h_to_24h + x.open_over_24h, x.ratings ? x.mean_rating.toFixed(1) : '—'];
-      var row = h('tr', null, h('th', { scope: 'row', text: g.label(x) }));
-      cells.forEach(function (c) { row.appendChild(h('td', { text: String(c) })); });
-      tbody.appendChild(row);
+      var pairs = [
+        ['c_k_incidents', x.incidents], ['c_k_accepted', x.accepted], ['c_k_resolved', x.resolved],
+        ['c_k_accept', minutes(x.accept_p50_s) + ' / ' + minutes(x.accept_p90_s)], ['c_k_onsite', minutes(x.on_site_p50_s)],
+        ['c_k_resolve', minutes(x.resolve_p50_s) + ' / ' + minutes(x.resolve_p90_s)],
+        ['c_k_false', x.false_alarms + ' (' + percent(x.false_alarm_ratio) + ')'],
+        ['c_k_open', x.open_under_1h + x.open_1h_to_24h + x.open_over_24h], ['c_k_rating', x.ratings ? x.mean_rating.toFixed(1) : '—']
+      ];
+      var dl = h('dl', { class: 'c-kpi-dl' });
+      pairs.forEach(function (p) {
+        dl.appendChild(h('dt', { text: t(p[0]) }));
+        dl.appendChild(h('dd', { text: String(p[1]) }));
+      });
+      list.appendChild(h('li', { dataset: { key: x.key } }, h('span', { class: 'c-row-title', text: g.label(x) }), dl));
     });
-    return h('details', { class: 'c-details' }, h('summary', { text: t('c_kpiTable') }),
-      h('div', { class: 'c-table-wrap' }, h('table', { class: 'c-table' }, h('thead', null, tr), tbody)));
+    return h('details', { class: 'c-details' }, h('summary', { text: t('c_kpiTable') }), list);
   }
 
   function drawGateways(body) {
