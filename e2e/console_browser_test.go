@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 )
 
 // consoleView is what the console shows, whatever its section.
@@ -235,16 +237,43 @@ func TestConsoleAdminInBrowser(t *testing.T) {
 		t.Errorf("after the toggle worker w-1 is %+v (%v), want off duty", w, err)
 	}
 
-	// A home's page: charts (an audited read) and privacy choices.
+	// A home's page: charts of the meter readings of the last hours (an audited
+	// read) and the privacy choices.
+	now := time.Now()
+	var readings []mqttv1.Reading
+	for i := 10; i >= 0; i-- {
+		m3, kwh := 10+float64(10-i)*0.05, 100+float64(10-i)*0.4
+		readings = append(readings, mqttv1.Reading{T: now.Add(-time.Duration(i) * time.Hour), Sensor: "water", TotalM3: &m3},
+			mqttv1.Reading{T: now.Add(-time.Duration(i) * time.Hour), Sensor: "power", TotalKWh: &kwh})
+	}
+	if err := c.svc.Telemetry.Write(context.Background(), mqttv1.Telemetry{V: 1, Gateway: "gw-con-0002", Seq: 1, Readings: readings}); err != nil {
+		t.Fatal(err)
+	}
 	b.click("homes", `.c-reg-kind[data-kind="homes"]`)
 	b.click("open home-1", `.c-reg-row[data-home-id="home-1"] .c-home-link`)
 	b.do("home-1's privacy choices", chromedp.WaitVisible(chromedp.CSS(`.c-privacy-kind[data-kind="medical"]`)))
-	b.do("home-1's water chart area", chromedp.WaitVisible(chromedp.CSS(`.c-telemetry[data-sensor="water"] :is(figure, .c-empty)`)))
+	for _, sensor := range []string{"water", "power"} {
+		bars := waitJS(b, sensor+" use drawn", `[...document.querySelectorAll('.c-telemetry[data-sensor="`+sensor+`"] rect.c-bar')].filter(r => +r.getAttribute('height') > 0).length`,
+			func(n int) bool { return n > 0 })
+		if bars < 9 {
+			t.Errorf("%s chart: %d bars, want one per hour of the 10 hours of readings", sensor, bars)
+		}
+	}
+	if got := b.text(`.c-telemetry[data-sensor="water"] figcaption`); got != "用水量（升）" {
+		t.Errorf("water chart caption %q", got)
+	}
 	if on := eval[bool](b, `document.getElementById('c-pv-medical-worker').checked && !document.getElementById('c-pv-medical-admin').checked`); !on {
 		t.Error("medical notes: want the default, grid worker yes and admin no")
 	}
 	b.fits("a home's page")
 	b.screenshot("home-zh-CN")
+	// The admin lets the supervisor see the charts: stored as the resident's choice.
+	b.click("tick supervisor for charts", "#c-pv-charts-supervisor")
+	b.click("save the charts choice", `.c-privacy-kind[data-kind="charts"] .c-save`)
+	waitJS(b, "saved", `document.querySelector('.c-privacy-kind[data-kind="charts"] .c-save-msg').textContent`, func(s string) bool { return s == "已保存" })
+	if p, err := c.svc.Store.Privacy(context.Background(), "home-1"); err != nil || !hasAll(p[store.KindCharts], "supervisor", "admin", "worker", "family", "resident") {
+		t.Errorf("charts privacy after saving %v (%v), want supervisor added", p[store.KindCharts], err)
+	}
 
 	b.click("audit", `.c-tab[data-section="audit"]`)
 	v = b.waitConsole("the audit log, chain verified", func(v consoleView) bool { return v.Verified == "true" && v.AuditRows > 0 })
