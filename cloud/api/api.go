@@ -357,17 +357,25 @@ func (s *Server) alerts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, homes := []store.Alert{}, []string{}
-	for _, a := range all {
-		if v.sees(c.UserContext(), a.HomeID, a.Class, store.KindAlerts) {
-			list = append(list, a)
-			homes = append(homes, a.HomeID)
-		}
-	}
-	if err := s.audit(c, "alerts", homes...); err != nil {
+	list, err := seenOnly(s, c, v, "alerts", all, func(a store.Alert) (string, string) { return a.HomeID, a.Class })
+	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"alerts": list})
+}
+
+// seenOnly keeps the items the viewer may see as anomaly data of their home (by
+// home and class), and records the read of each home: a read that cannot be
+// recorded is not served.
+func seenOnly[T any](s *Server, c *fiber.Ctx, v *viewer, object string, all []T, of func(T) (home, class string)) ([]T, error) {
+	list, homes := []T{}, []string{}
+	for _, it := range all {
+		if home, class := of(it); v.sees(c.UserContext(), home, class, store.KindAlerts) {
+			list = append(list, it)
+			homes = append(homes, home)
+		}
+	}
+	return list, s.audit(c, object, homes...)
 }
 
 func (s *Server) incidents(c *fiber.Ctx) error {
@@ -379,14 +387,8 @@ func (s *Server) incidents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, homes := []store.Incident{}, []string{}
-	for _, in := range all {
-		if v.sees(c.UserContext(), in.HomeID, in.Class, store.KindAlerts) {
-			list = append(list, in)
-			homes = append(homes, in.HomeID)
-		}
-	}
-	if err := s.audit(c, "incidents", homes...); err != nil {
+	list, err := seenOnly(s, c, v, "incidents", all, func(in store.Incident) (string, string) { return in.HomeID, in.Class })
+	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"incidents": list})
@@ -548,14 +550,8 @@ func (s *Server) escalations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, homes := []store.Escalation{}, []string{}
-	for _, e := range all {
-		if v.sees(c.UserContext(), e.HomeID, e.Class, store.KindAlerts) {
-			list = append(list, e)
-			homes = append(homes, e.HomeID)
-		}
-	}
-	if err := s.audit(c, "escalations", homes...); err != nil {
+	list, err := seenOnly(s, c, v, "escalations", all, func(e store.Escalation) (string, string) { return e.HomeID, e.Class })
+	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"escalations": list})

@@ -386,7 +386,7 @@
     SECTIONS.forEach(function (s) {
       if (s.hidden || s.roles.indexOf(role()) < 0) return;
       nav.appendChild(h('a', {
-        class: 'c-tab', href: '#console/' + s.key, dataset: { section: s.key },
+        class: 'tab c-tab', href: '#console/' + s.key, dataset: { section: s.key },
         'aria-current': s.key === current ? 'page' : null, text: t('c_sec_' + s.key)
       }));
     });
