@@ -148,6 +148,10 @@ func TestConsoleSupervisorInBrowser(t *testing.T) {
 	}
 	b.fits("the English gateway list")
 	b.screenshot("gateways-en")
+	b.do("large text", chromedp.Click(chromedp.CSS("#text-size-toggle")))
+	waitJS(b, "large text on", `document.documentElement.classList.contains('large-text')`, func(on bool) bool { return on })
+	b.fits("the English gateway list in large text")
+	b.do("normal text", chromedp.Click(chromedp.CSS("#text-size-toggle")))
 	b.click("incidents", `.c-tab[data-section="overview"]`)
 	b.waitConsole("the overview in English", func(v consoleView) bool {
 		return len(v.Incidents) == 1 && strings.HasPrefix(v.Incidents[0], "dispatched|open ")

@@ -304,7 +304,11 @@
   var cacheGen = -1;
 
   function get(path) {
-    if (cacheGen !== sw.gen()) { cache = {}; cacheGen = sw.gen(); }
+    if (cacheGen !== sw.gen()) { // another login: nothing of the last one stays
+      cache = {};
+      cacheGen = sw.gen();
+      ui.importReport = null;
+    }
     var c = cache[path];
     if (c && !c.stale) return c;
     if (c && c.loading) return c;
@@ -613,7 +617,7 @@
       ol.appendChild(h('li', { class: 'c-esc', dataset: { incidentId: e.incident_id, step: String(e.step) } },
         h('div', { class: 'c-row-head' },
           h('a', { class: 'c-inc-link', href: '#incident/' + encodeURIComponent(e.incident_id),
-            text: t('c_escLine', { n: e.step, target: t('tgt_' + e.target), worker: e.worker.name || e.worker.id }) }),
+            text: t('c_escLine', { n: e.step, target: e.target ? t('tgt_' + e.target) : '?', worker: e.worker.name || e.worker.id }) }),
           h('span', { class: 'c-time', text: sw.formatTime(e.at) })),
         h('p', { class: 'c-who' }, (e.resident || '') + (e.resident && e.address ? ' · ' : '') + (e.address || '')),
         h('p', { class: 'c-meta', text: t('c_escState', { state: sw.stateName(e.state) }) })));
