@@ -42,7 +42,10 @@ type Store interface {
 	Incidents(ctx context.Context, openOnly bool, limit int) ([]store.Incident, error)
 	Incident(ctx context.Context, id string) (store.Incident, error)
 	Act(ctx context.Context, id string, a store.Action, now time.Time) error
-	KPIs(ctx context.Context, since, now time.Time) (store.KPIs, error)
+	KPIsIn(ctx context.Context, sc store.Scope, since, now time.Time) (store.KPIs, error)
+	GatewaysIn(ctx context.Context, sc store.Scope, limit, offset int) ([]store.GatewayHealth, error)
+	EscalationsIn(ctx context.Context, sc store.Scope, since time.Time, limit int) ([]store.Escalation, error)
+	VerifyAudit(ctx context.Context) (int, error)
 	AlertsIn(ctx context.Context, sc store.Scope, limit int) ([]store.Alert, error)
 	IncidentsIn(ctx context.Context, sc store.Scope, openOnly bool, limit int) ([]store.Incident, error)
 	SetPrivacy(ctx context.Context, homeID, kind string, roles []string, by string, now time.Time) error
@@ -170,6 +173,9 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/homes/:id/privacy", srv.auth, srv.can(authz.ReadPrivacy), srv.privacy)
 	v1.Put("/homes/:id/privacy", srv.auth, srv.can(authz.WritePrivacy), srv.setPrivacy)
 	v1.Get("/audit", srv.auth, srv.can(authz.ReadAudit), srv.auditLog)
+	v1.Get("/audit/verify", srv.auth, srv.can(authz.VerifyAudit), srv.verifyAudit)
+	v1.Get("/gateways", srv.auth, srv.can(authz.ReadGateways), srv.gateways)
+	v1.Get("/escalations", srv.auth, srv.can(authz.ReadEscalations), srv.escalations)
 	v1.Post("/users", srv.auth, srv.can(authz.ManageUsers), srv.createUser)
 	v1.Post("/homes/:id/invites", srv.auth, srv.can(authz.InviteFamily), srv.invite)
 	v1.Post("/invites/accept", srv.acceptInvite)
@@ -377,17 +383,25 @@ func (s *Server) alerts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, homes := []store.Alert{}, []string{}
-	for _, a := range all {
-		if v.sees(c.UserContext(), a.HomeID, a.Class, store.KindAlerts) {
-			list = append(list, a)
-			homes = append(homes, a.HomeID)
-		}
-	}
-	if err := s.audit(c, "alerts", homes...); err != nil {
+	list, err := seenOnly(s, c, v, "alerts", all, func(a store.Alert) (string, string) { return a.HomeID, a.Class })
+	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"alerts": list})
+}
+
+// seenOnly keeps the items the viewer may see as anomaly data of their home (by
+// home and class), and records the read of each home: a read that cannot be
+// recorded is not served.
+func seenOnly[T any](s *Server, c *fiber.Ctx, v *viewer, object string, all []T, of func(T) (home, class string)) ([]T, error) {
+	list, homes := []T{}, []string{}
+	for _, it := range all {
+		if home, class := of(it); v.sees(c.UserContext(), home, class, store.KindAlerts) {
+			list = append(list, it)
+			homes = append(homes, home)
+		}
+	}
+	return list, s.audit(c, object, homes...)
 }
 
 func (s *Server) incidents(c *fiber.Ctx) error {
@@ -399,14 +413,8 @@ func (s *Server) incidents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, homes := []store.Incident{}, []string{}
-	for _, in := range all {
-		if v.sees(c.UserContext(), in.HomeID, in.Class, store.KindAlerts) {
-			list = append(list, in)
-			homes = append(homes, in.HomeID)
-		}
-	}
-	if err := s.audit(c, "incidents", homes...); err != nil {
+	list, err := seenOnly(s, c, v, "incidents", all, func(in store.Incident) (string, string) { return in.HomeID, in.Class })
+	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"incidents": list})
@@ -496,22 +504,83 @@ func (s *Server) act(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"incident": in})
 }
 
-// kpis reports service figures per grid and per rule over the last ?days (default 30).
+// kpis reports service figures per grid and per rule over the last ?days (default
+// 30), of the caller's homes: a supervisor's community, everything for an admin.
 func (s *Server) kpis(c *fiber.Ctx) error {
-	days := 30
-	if v := c.Query("days"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 3660 {
-			return jsonError(c, fiber.StatusBadRequest, "bad_request", fmt.Sprintf("days %q: want 1–3660", v), "days")
-		}
-		days = n
+	days, ok := intQuery(c, "days", 30, 1, 3660)
+	if !ok {
+		return nil
+	}
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
 	}
 	now := time.Now()
-	k, err := s.store.KPIs(c.UserContext(), now.AddDate(0, 0, -days), now)
+	k, err := s.store.KPIsIn(c.UserContext(), v.scope, now.AddDate(0, 0, -days), now)
 	if err != nil {
 		return err
 	}
 	return c.JSON(k)
+}
+
+// intQuery reads an optional integer query parameter within [lo, hi]; when it is
+// not, the 400 answer is written and ok is false.
+func intQuery(c *fiber.Ctx, name string, def, lo, hi int) (n int, ok bool) {
+	v := c.Query(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		jsonError(c, fiber.StatusBadRequest, "bad_request", fmt.Sprintf("%s %q: want %d–%d", name, v, lo, hi), name)
+		return 0, false
+	}
+	return n, true
+}
+
+// gateways lists the gateways of the caller's homes with their liveness and open
+// device faults (?limit=, ?offset=). It names homes by address only: device state,
+// not the resident's data, so it is not audited.
+func (s *Server) gateways(c *fiber.Ctx) error {
+	limit, ok := intQuery(c, "limit", 100, 1, 500)
+	if !ok {
+		return nil
+	}
+	offset, ok := intQuery(c, "offset", 0, 0, 1<<30)
+	if !ok {
+		return nil
+	}
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.store.GatewaysIn(c.UserContext(), v.scope, limit, offset)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"gateways": list, "limit": limit, "offset": offset})
+}
+
+// escalations lists the pages sent up the escalation chain over the last ?days
+// (default 7) for the caller's homes, as the incident list would show them.
+func (s *Server) escalations(c *fiber.Ctx) error {
+	days, ok := intQuery(c, "days", 7, 1, 366)
+	if !ok {
+		return nil
+	}
+	v, err := s.viewer(c)
+	if err != nil {
+		return err
+	}
+	all, err := s.store.EscalationsIn(c.UserContext(), v.scope, time.Now().AddDate(0, 0, -days), 200)
+	if err != nil {
+		return err
+	}
+	list, err := seenOnly(s, c, v, "escalations", all, func(e store.Escalation) (string, string) { return e.HomeID, e.Class })
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"escalations": list})
 }
 
 // homeViewer is the viewer of a request about one home, or nil with the response
@@ -951,6 +1020,19 @@ func (s *Server) auditLog(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"audit": log})
+}
+
+// verifyAudit walks the whole audit chain: whether every entry follows from the
+// one before it, so an admin sees at once if rows were removed or edited.
+func (s *Server) verifyAudit(c *fiber.Ctx) error {
+	n, err := s.store.VerifyAudit(c.UserContext())
+	if errors.Is(err, store.ErrAuditBroken) {
+		return c.JSON(fiber.Map{"verified": false, "entries": n, "problem": err.Error()})
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"verified": true, "entries": n})
 }
 
 // events streams alert updates as server-sent events until the client goes away.

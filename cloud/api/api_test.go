@@ -37,8 +37,13 @@ const pw = "correct horse battery"
 // newFixture: two grids, homes h1 (grid g1, community c1) and h2 (grid g2), a
 // no-water incident in each, and one login per role scoped to h1's side.
 func newFixture(t testing.TB) *fixture {
+	return newFixtureOn(t, filepath.Join(t.TempDir(), "api.db"))
+}
+
+// newFixtureOn is newFixture on the database at dsn.
+func newFixtureOn(t testing.TB, dsn string) *fixture {
 	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	s, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +255,7 @@ func TestRequestDeadlineReachesTheStore(t *testing.T) {
 // stallingStore answers KPIs only when its context ends, like a locked table.
 type stallingStore struct{ *store.Store }
 
-func (stallingStore) KPIs(ctx context.Context, since, now time.Time) (store.KPIs, error) {
+func (stallingStore) KPIsIn(ctx context.Context, _ store.Scope, since, now time.Time) (store.KPIs, error) {
 	<-ctx.Done()
 	return store.KPIs{}, fmt.Errorf("kpis: %w", ctx.Err())
 }

@@ -47,6 +47,9 @@ const (
 	EraseData       Action = "data.erase"    // delete it, cloud and gateway
 	ReadMedical     Action = "medical.read"  // further limited by the resident's choice
 	ReadContacts    Action = "contacts.read" // phone numbers to call; limited by the resident's choice
+	ReadGateways    Action = "gateways.read" // liveness and open device faults
+	ReadEscalations Action = "escalations.read"
+	VerifyAudit     Action = "audit.verify" // walk the whole chain
 )
 
 var table = map[Action][]string{}
@@ -85,6 +88,9 @@ func init() {
 	allow(EraseData, Admin)
 	allow(ReadMedical, Admin, Supervisor, Worker, Family, Resident)
 	allow(ReadContacts, Admin, Supervisor, Worker, Family, Resident)
+	allow(ReadGateways, Admin, Supervisor, Technician)
+	allow(ReadEscalations, Admin, Supervisor)
+	allow(VerifyAudit, Admin)
 }
 
 // Allowed reports whether role may do a.

@@ -21,6 +21,10 @@ func TestDenyByDefault(t *testing.T) {
 		{Technician, ReadKPIs, false},
 		{Family, GiveFeedback, true},
 		{Worker, ManageUsers, false},
+		{Supervisor, ReadGateways, true},
+		{Worker, ReadGateways, false},
+		{Family, ReadEscalations, false},
+		{Supervisor, VerifyAudit, false},
 	} {
 		if got := Allowed(tt.role, tt.a); got != tt.want {
 			t.Errorf("%s %s: %v, want %v", tt.role, tt.a, got, tt.want)

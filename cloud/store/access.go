@@ -220,6 +220,10 @@ func (s *Store) AuditLog(ctx context.Context, home string, limit int) ([]AuditEn
 	return out, rows.Err()
 }
 
+// ErrAuditBroken is wrapped by VerifyAudit's report of an entry that does not
+// follow from the one before it (as opposed to failing to read the chain).
+var ErrAuditBroken = errors.New("audit chain broken")
+
 // VerifyAudit walks the whole chain and reports the first entry that does not
 // follow from the one before it.
 func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
@@ -238,11 +242,11 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 		e.At = time.UnixMilli(at)
 		switch {
 		case e.Seq != want:
-			return n, fmt.Errorf("audit entry %d missing (found %d)", want, e.Seq)
+			return n, fmt.Errorf("audit entry %d missing (found %d): %w", want, e.Seq, ErrAuditBroken)
 		case e.PrevHash != prev:
-			return n, fmt.Errorf("audit entry %d does not follow entry %d", e.Seq, e.Seq-1)
+			return n, fmt.Errorf("audit entry %d does not follow entry %d: %w", e.Seq, e.Seq-1, ErrAuditBroken)
 		case auditHash(e) != e.Hash:
-			return n, fmt.Errorf("audit entry %d was altered", e.Seq)
+			return n, fmt.Errorf("audit entry %d was altered: %w", e.Seq, ErrAuditBroken)
 		}
 		prev, want = e.Hash, want+1
 		n++

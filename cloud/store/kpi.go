@@ -46,13 +46,20 @@ type kpiCase struct {
 // KPIs computes the service figures from the closed-loop records (times from
 // discovery, as the resident experiences them).
 func (s *Store) KPIs(ctx context.Context, since, now time.Time) (KPIs, error) {
+	return s.KPIsIn(ctx, Scope{All: true}, since, now)
+}
+
+// KPIsIn is KPIs over the scope's homes only: a supervisor's figures are their
+// community's, per rule too.
+func (s *Store) KPIsIn(ctx context.Context, sc Scope, since, now time.Time) (KPIs, error) {
+	cond, args := homeFilter(sc, "i.home_id", 2)
 	rows, err := s.db.QueryContext(ctx, `SELECT h.grid_id, COALESCE(g.name, ''), i.state, i.outcome, i.opened_at, i.rating,
 		(SELECT detail FROM incident_events e WHERE e.incident_id = i.id AND e.action = 'discovered' ORDER BY seq LIMIT 1),
 		(SELECT MIN(at) FROM incident_events e WHERE e.incident_id = i.id AND e.action = 'accept'),
 		(SELECT MIN(at) FROM incident_events e WHERE e.incident_id = i.id AND e.action = 'arrive'),
 		(SELECT MIN(at) FROM incident_events e WHERE e.incident_id = i.id AND e.action = 'resolve')
 		FROM incidents i JOIN homes h ON h.id = i.home_id LEFT JOIN grids g ON g.id = h.grid_id
-		WHERE i.class = 'resident' AND i.opened_at >= $1`, ms(since))
+		WHERE i.class = 'resident' AND i.opened_at >= $1 AND `+cond, append([]any{ms(since)}, args...)...)
 	if err != nil {
 		return KPIs{}, fmt.Errorf("kpis: %w", err)
 	}

@@ -61,8 +61,10 @@ func TestIndexHasStableHooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The SVG namespace (charts drawn with createElementNS) is a name, not a host.
+		code := strings.ReplaceAll(string(b), "'http://www.w3.org/2000/svg'", "")
 		for _, bad := range []string{"http://", "https://", "eval(", "importScripts", "document.write"} {
-			if strings.Contains(string(b), bad) {
+			if strings.Contains(code, bad) {
 				t.Errorf("%s contains %q", name, bad)
 			}
 		}

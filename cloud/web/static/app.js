@@ -789,15 +789,16 @@
     }
   }
 
-  function api(method, path, body) {
+  // body is sent as JSON, or as it is when contentType names another type (CSV).
+  function api(method, path, body, contentType) {
     var opts = {
       method: method,
       credentials: 'same-origin',
       headers: { 'Accept': 'application/json' }
     };
     if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
+      opts.headers['Content-Type'] = contentType || 'application/json';
+      opts.body = contentType ? body : JSON.stringify(body);
     }
     return fetch(path, opts).then(function (res) {
       var ct = res.headers.get('Content-Type') || '';
@@ -1549,7 +1550,8 @@
   // register through window.ShouwangViews, so each can change without touching
   // the grid worker's app. A view is {name, pattern, roles, tabKey, landing,
   // render(el, params)}: pattern matches location.hash (groups are params);
-  // landing means the roles in it start there instead of the incident list.
+  // landing means the roles in it start there instead of the incident list
+  // (true: all its roles; a list: only those).
 
   var views = [];
 
@@ -1572,7 +1574,9 @@
 
   function landingView() {
     for (var i = 0; i < views.length; i++) {
-      if (views[i].landing && views[i].roles.indexOf(state.user.role) >= 0) return views[i];
+      var l = views[i].landing;
+      var roles = Array.isArray(l) ? l : (l ? views[i].roles : []);
+      if (roles.indexOf(state.user.role) >= 0) return views[i];
     }
     return null;
   }
