@@ -26,6 +26,7 @@ import (
 type fixture struct {
 	t     testing.TB
 	app   *fiber.App
+	srv   *Server
 	store *store.Store
 	inc   string // incident of home h1
 }
@@ -35,8 +36,13 @@ const pw = "correct horse battery"
 // newFixture: two grids, homes h1 (grid g1, community c1) and h2 (grid g2), a
 // no-water incident in each, and one login per role scoped to h1's side.
 func newFixture(t testing.TB) *fixture {
+	return newFixtureOn(t, filepath.Join(t.TempDir(), "api.db"))
+}
+
+// newFixtureOn is newFixture on the database dsn (SQLite path or PostgreSQL URL).
+func newFixtureOn(t testing.TB, dsn string) *fixture {
 	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	s, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +90,7 @@ func newFixture(t testing.TB) *fixture {
 	must(s.LinkUserHome(ctx, "u-family", "h1", "女儿"))
 	must(s.LinkUserHome(ctx, "u-resident", "h1", "self"))
 	static := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}}
-	f.app, _ = New(s, live.NewHub(), static, http.NotFoundHandler(), func() error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.app, f.srv = New(s, live.NewHub(), static, http.NotFoundHandler(), func() error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return f
 }
 

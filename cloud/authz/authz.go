@@ -46,6 +46,10 @@ const (
 	ExportData      Action = "data.export"   // a copy of everything held about a resident
 	EraseData       Action = "data.erase"    // delete it, cloud and gateway
 	ReadMedical     Action = "medical.read"  // further limited by the resident's choice
+	ReadFollowed    Action = "me.homes"      // the homes one follows or lives in
+	// ChooseNotifications: how one is told of one's parent (channels, kinds), and
+	// the messages one was sent.
+	ChooseNotifications Action = "me.notifications"
 )
 
 var table = map[Action][]string{}
@@ -83,6 +87,8 @@ func init() {
 	allow(ExportData, Admin, Resident)
 	allow(EraseData, Admin)
 	allow(ReadMedical, Admin, Supervisor, Worker, Family, Resident)
+	allow(ReadFollowed, Family, Resident)
+	allow(ChooseNotifications, Family)
 }
 
 // Allowed reports whether role may do a.

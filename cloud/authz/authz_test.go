@@ -21,6 +21,10 @@ func TestDenyByDefault(t *testing.T) {
 		{Technician, ReadKPIs, false},
 		{Family, GiveFeedback, true},
 		{Worker, ManageUsers, false},
+		{Family, ChooseNotifications, true},
+		{Resident, ChooseNotifications, false},
+		{Worker, ChooseNotifications, false},
+		{Worker, ReadFollowed, false},
 	} {
 		if got := Allowed(tt.role, tt.a); got != tt.want {
 			t.Errorf("%s %s: %v, want %v", tt.role, tt.a, got, tt.want)

@@ -225,6 +225,7 @@ func (s *Service) Run(ctx context.Context) error {
 	srv.SecureCookies = s.cfg.SecureCookies
 	srv.Configs = s.consumer
 	srv.Telemetry = s.Telemetry
+	srv.NotifyMedia = s.pager.Media()
 	changes := make(chan incidentChange, 256)
 	srv.Changed = func(inc store.Incident, action string) {
 		select {
