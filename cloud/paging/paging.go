@@ -205,10 +205,10 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 		m := notify.Message{
 			Key: "digest/" + f.UserID + "/" + f.HomeID + "/" + day, Kind: notify.KindDigest,
 			TitleZH: fmt.Sprintf("【守望】%s %s", st.Resident, statusZH[st.Status]),
-			TitleEN:   fmt.Sprintf("[Shouwang] %s: %s", st.Resident, st.Status),
-			BodyZH:    fmt.Sprintf("%s：%s。最近一次活动 %s。", day, statusZH[st.Status], last),
-			BodyEN:    fmt.Sprintf("%s: %s. Last sign of life %s.", day, st.Status, lastEN),
-			URL:       p.baseURL + "/#home/" + f.HomeID,
+			TitleEN: fmt.Sprintf("[Shouwang] %s: %s", st.Resident, st.Status),
+			BodyZH:  fmt.Sprintf("%s：%s。最近一次活动 %s。", day, statusZH[st.Status], last),
+			BodyEN:  fmt.Sprintf("%s: %s. Last sign of life %s.", day, st.Status, lastEN),
+			URL:     p.baseURL + "/#home/" + f.HomeID,
 		}
 		went, err := p.toFamily(ctx, s, f, m, now)
 		if err != nil {
