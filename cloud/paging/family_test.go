@@ -158,7 +158,14 @@ wecom: {corp_id: ww0123456789abcdef, corp_secret: app-secret, agent_id: 1000002,
 		t.Errorf("status with the daughter's kinds off: SMS to %v, WeCom to %v, in-app to %v", sms, wecom, inapp)
 	}
 
-	want := map[string][]string{"u-daughter": {"status:sms", "digest:sms"}, "u-son": {"status:wecom", "status:wecom"}, "u-granddaughter": {"status:inapp", "status:inapp", "digest:inapp"}}
+	// The son gives feedback himself: the others hear of it, he does not.
+	inc.Timeline = append(inc.Timeline, store.IncidentEvent{Actor: "son", Action: "feedback"})
+	must(p.IncidentChanged(ctx, s, inc, "feedback"))
+	if _, wecom, inapp := prov.take(); len(wecom) != 0 || !slices.Equal(inapp, []string{"u-granddaughter"}) {
+		t.Errorf("feedback by the son: WeCom to %v, in-app to %v; want only the granddaughter told", wecom, inapp)
+	}
+
+	want := map[string][]string{"u-daughter": {"status:sms", "digest:sms"}, "u-son": {"status:wecom", "status:wecom"}, "u-granddaughter": {"status:inapp", "status:inapp", "status:inapp", "digest:inapp"}}
 	for user, w := range want {
 		list, err := s.Notices(ctx, user, 10)
 		must(err)

@@ -252,8 +252,16 @@ func (p *Pager) IncidentChanged(ctx context.Context, s StatusStore, inc store.In
 	if action == "resolve" && inc.Outcome != "" {
 		outcome = "（" + inc.Outcome + "）"
 	}
+	// Whoever took the step (a daughter giving feedback) knows already.
+	actor := ""
+	if n := len(inc.Timeline); n > 0 {
+		actor = inc.Timeline[n-1].Actor
+	}
 	var errs []error
 	for _, f := range fams {
+		if f.Username == actor {
+			continue
+		}
 		m := notify.Message{
 			Key: "status/" + inc.ID + "/" + action + "/" + strconv.Itoa(len(inc.Timeline)), IncidentID: inc.ID, Kind: notify.KindStatus,
 			TitleZH: fmt.Sprintf("【守望】%s：%s%s", inc.Resident, stepZH[action], outcome),

@@ -1578,6 +1578,14 @@
     stateName: function (st) { return t('st_' + st); },
     telHref: telHref,
     prettyPhone: prettyPhone,
+    // The incident page's parts, so other roles show an incident the same way.
+    causes: function (inc) { return causesText(inc); },
+    since: function (inc) { return sinceText(inc); },
+    stateBadge: function (st) { return stateBadge(st); },
+    assigneeRow: function (inc) { return assigneeRow(inc); },
+    outcomeSummary: function (inc) { return outcomeSummary(inc); },
+    timeline: function (inc) { return timelineSection(inc); },
+    ratingFieldset: function () { return ratingFieldset(); },
     announce: function (text) { announce(text); },
     // Strings are merged into the app's tables; zh-CN first, en second.
     strings: function (tables) {
