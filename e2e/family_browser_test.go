@@ -170,13 +170,18 @@ func TestFamilyInBrowser(t *testing.T) {
 
 	stopCloudAfterBrowser(t, c)
 	b := newBrowser(t)
-	b.open(c.svc.URL())
+	// The digest's link: the home's page, once logged in.
+	b.open(c.svc.URL() + "#home/home-1")
 	b.login("daughter", "a long family password")
+	b.waitFamily("the digest's link opens the home", func(v familyView) bool {
+		return v.Hash == "#home/home-1" && v.Status == "safe" && v.Away == "false"
+	})
 
 	// 1. Landing: her mother's status at a glance, and the digest she got.
+	b.click("back to the family page", "#ext-view .back-link")
 	lastRe := regexp.MustCompile(`^最近活动：.*\d\d:\d\d（(.+前|刚刚)）$`)
 	v := b.waitFamily("the landing page: 平安 with the last activity", func(v familyView) bool {
-		return v.Status == "safe" && v.Notices > 0
+		return v.Hash == "#family" && v.Status == "safe" && v.Notices == 1
 	})
 	if v.Word != "✓平安" || !lastRe.MatchString(v.Last) {
 		t.Errorf("status card: word %q, last activity %q", v.Word, v.Last)
@@ -186,6 +191,15 @@ func TestFamilyInBrowser(t *testing.T) {
 	}
 	if tabs := b.text("#role-nav"); !strings.Contains(tabs, "家人") || !strings.Contains(tabs, "通知设置") || strings.Contains(tabs, "事件") {
 		t.Errorf("family tabs %q, want 家人 and 通知设置 without the worker's 事件", tabs)
+	}
+	// The next evening's digest arrives in the app while she looks: listed live.
+	eval[chromedp.Void](b, `void (window.__marker = 1)`)
+	if n, err := c.svc.SendDigest(ctx, time.Now().Add(24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("next digest: %d %v", n, err)
+	}
+	b.waitFamily("the new digest listed without a reload", func(v familyView) bool { return v.Notices == 2 })
+	if eval[int](b, `window.__marker || 0`) != 1 {
+		t.Error("the page was reloaded")
 	}
 	b.fits("the family landing page")
 	b.screenshot("family-zh-CN")
@@ -274,7 +288,7 @@ func TestFamilyInBrowser(t *testing.T) {
 	b.fits("the notification settings")
 	b.screenshot("family-notify-zh-CN")
 	// The next evening's digest skips her (she switched it off): nothing is texted.
-	if n, err := c.svc.SendDigest(ctx, time.Now().Add(24*time.Hour)); err != nil || n != 0 {
+	if n, err := c.svc.SendDigest(ctx, time.Now().Add(48*time.Hour)); err != nil || n != 0 {
 		t.Errorf("digest after switching it off: sent %d (%v), want 0", n, err)
 	}
 	if got := sms.texted(); len(got) != 0 {

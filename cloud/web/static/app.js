@@ -1560,7 +1560,7 @@
     r.view.render($('ext-view'), r.params);
   }
 
-  var listeners = { incident: [], alert: [] };
+  var listeners = { incident: [], alert: [], notification: [] };
   function emit(kind, obj) {
     listeners[kind].forEach(function (fn) { try { fn(obj); } catch (e) { /* one view must not break another */ } });
   }
@@ -1711,6 +1711,13 @@
       try { a = JSON.parse(e.data); } catch (err) { return; }
       receive([a], !state.loaded);
       emit('alert', a);
+    });
+    // A message for this user (the server sends only their own): views that list them.
+    es.addEventListener('notification', function (e) {
+      if (state.source !== es) return;
+      var n;
+      try { n = JSON.parse(e.data); } catch (err) { return; }
+      emit('notification', n);
     });
     es.addEventListener('error', function () {
       if (state.source !== es) return;

@@ -57,6 +57,7 @@
       fam_noInc: '没有事件记录',
       fam_openInc: '打开事件：{causes}，{state}',
       fam_backHome: '‹ 返回',
+      fam_openedAt: '{time} 发现',
       fam_feedbackTitle: '您的反馈和评价',
       fam_feedbackLabel: '反馈（可选）',
       fam_submit: '提交',
@@ -137,6 +138,7 @@
       fam_noInc: 'No incidents',
       fam_openInc: 'Open incident: {causes}, {state}',
       fam_backHome: '‹ Back',
+      fam_openedAt: 'Opened {time}',
       fam_feedbackTitle: 'Your feedback and rating',
       fam_feedbackLabel: 'Feedback (optional)',
       fam_submit: 'Send',
@@ -536,10 +538,17 @@
           'aria-label': t('fam_openInc', { causes: causes, state: sw.stateName(inc.state) }) },
           h('span', { class: 'fam-inc-causes', text: causes }),
           sw.stateBadge(inc.state)),
-        h('p', { class: 'since', text: sw.since(inc) })));
+        h('p', { class: 'since', text: sinceText(inc) })));
     });
     sec.appendChild(ul);
     return sec;
+  }
+
+  var OPEN = { discovered: true, dispatched: true, accepted: true, on_site: true };
+
+  // "opened 13:39, 2 h ago" counts while it is open; a closed one just says when.
+  function sinceText(inc) {
+    return OPEN[inc.state] ? sw.since(inc) : t('fam_openedAt', { time: sw.formatTime(inc.opened_at) });
   }
 
   var feedbackMessage = {}; // incident -> {key, vars, error}
@@ -560,10 +569,11 @@
         h('div', { class: 'who' },
           inc.resident ? h('p', { class: 'resident', text: inc.resident }) : null,
           inc.address ? h('p', { class: 'address', text: inc.address }) : null),
-        h('p', { class: 'since', text: sw.since(inc) }),
+        h('p', { class: 'since', text: sinceText(inc) }),
         sw.outcomeSummary(inc)));
       el.appendChild(h('div', { class: 'part' }, feedbackSection(inc)));
-      el.appendChild(h('div', { class: 'part' }, h('section', { class: 'inc-section' }, sw.assigneeRow(inc))));
+      // Who is on it (and their phone) while open, and who handled it after.
+      if (inc.assignee || OPEN[inc.state]) el.appendChild(h('div', { class: 'part' }, h('section', { class: 'inc-section' }, sw.assigneeRow(inc))));
       el.appendChild(h('div', { class: 'part' }, sw.timeline(inc)));
     });
     document.title = t('fam_incTitle') + ' · 守望 Shouwang';
@@ -686,7 +696,7 @@
         h('label', { for: id, text: t(ADDRESS_LABEL[field]) }),
         h('input', { id: id, name: field, type: field === 'email' ? 'email' : (field === 'phone' ? 'tel' : 'text'),
           autocomplete: field === 'email' ? 'email' : (field === 'phone' ? 'tel' : 'off'), value: p[field] || '',
-          'aria-invalid': bad ? 'true' : 'false' })));
+          'aria-invalid': bad ? 'true' : 'false', 'aria-describedby': bad ? 'fam-notify-status' : null })));
     });
     var msg = prefsMessage;
     form.appendChild(h('p', { id: 'fam-notify-status', class: msg && msg.error ? 'login-error' : 'fam-ok', role: msg && msg.error ? 'alert' : 'status', hidden: !msg },
@@ -743,6 +753,12 @@
     if (!inc || ROLES.indexOf((sw.user() || {}).role) < 0) return;
     fresh();
     reload(['incidents', 'status:' + inc.home_id, 'incident:' + inc.id].filter(function (k) { return cache[k]; }));
+  });
+
+  // A message just sent to us in the app: list it.
+  sw.on('notification', function () {
+    fresh();
+    if (cache.notices) reload(['notices']);
   });
 
   // Leaving a form's view forgets its message.
