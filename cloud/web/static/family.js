@@ -271,13 +271,11 @@
   function retryBox(keys) {
     var btn = h('button', { type: 'button', class: 'secondary-btn', text: t('fam_retry') });
     btn.addEventListener('click', function () { reload(keys); });
-    return h('div', { class: 'fam-error', role: 'alert' }, h('p', { text: t('fam_errLoad') }), btn);
+    return h('div', { class: 'incident-message fam-error', role: 'alert' }, t('fam_errLoad'), h('br'), btn);
   }
 
   function refusal(key) {
-    return h('div', { class: 'fam-refusal', role: 'alert', dataset: { refused: 'true' } },
-      h('p', { text: t(key) }),
-      h('a', { class: 'back-link', href: '#family', text: t('fam_back') }));
+    return h('div', { class: 'incident-message fam-refusal', role: 'alert', dataset: { refused: 'true' } }, t(key));
   }
 
   function serverMsg(r) {
