@@ -138,7 +138,8 @@ func (b *browser) goTo(hash string) {
 // has each; rates the resolved incident with feedback; chooses SMS for incident
 // progress only (a missing number is refused with the field named) and the evening
 // digest then skips her. Another resident's home is refused, in the page and the
-// API. In Chinese and in English, at phone width, with screenshots.
+// API; a status her mother keeps private is said to be so. In Chinese and in
+// English, at phone width, with screenshots.
 func TestFamilyInBrowser(t *testing.T) {
 	sms := &smsProvider{}
 	provider := httptest.NewServer(sms)
@@ -332,4 +333,14 @@ func TestFamilyInBrowser(t *testing.T) {
 	b.waitFamily("the notification form in English", func(v familyView) bool { return strings.Contains(b.text("#fam-notify-form"), "Incident progress") })
 	b.fits("the English notification settings in large text")
 	b.screenshot("family-notify-en-large-text")
+
+	// 7. Her mother keeps her daily status from family: said so, not an error.
+	if err := c.svc.Store.SetPrivacy(ctx, "home-1", store.KindTimeline, []string{"worker"}, "resident", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.goTo("#family")
+	v = b.waitFamily("the private status", func(v familyView) bool { return v.Status == "private" })
+	if got := b.text("#ext-view .fam-card"); !strings.Contains(got, "private") || strings.Contains(got, "Safe") {
+		t.Errorf("private status card reads %q", got)
+	}
 }

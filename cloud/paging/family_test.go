@@ -33,12 +33,20 @@ type providers struct {
 	inapp []string // recipient IDs
 }
 
+// unreachable is a number the SMS provider refuses.
+const unreachable = "13900000009"
+
 func (p *providers) serve(t *testing.T) (smsURL, wecomURL string) {
 	sms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		p.sms = append(p.sms, r.URL.Query().Get("PhoneNumbers"))
-		p.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		phone := r.URL.Query().Get("PhoneNumbers")
+		if phone == unreachable {
+			fmt.Fprint(w, `{"Message":"invalid number","RequestId":"R","Code":"isv.MOBILE_NUMBER_ILLEGAL"}`)
+			return
+		}
+		p.mu.Lock()
+		p.sms = append(p.sms, phone)
+		p.mu.Unlock()
 		fmt.Fprint(w, `{"Message":"OK","RequestId":"R","Code":"OK","BizId":"1^0"}`)
 	}))
 	wecom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +173,20 @@ wecom: {corp_id: ww0123456789abcdef, corp_secret: app-secret, agent_id: 1000002,
 		t.Errorf("feedback by the son: WeCom to %v, in-app to %v; want only the granddaughter told", wecom, inapp)
 	}
 
-	want := map[string][]string{"u-daughter": {"status:sms", "digest:sms"}, "u-son": {"status:wecom", "status:wecom"}, "u-granddaughter": {"status:inapp", "status:inapp", "status:inapp", "digest:inapp"}}
+	// A message that reached nobody is not kept for them (and the failure is reported).
+	must(s.CreateUser(ctx, store.User{ID: "u-grandson", Username: "grandson", Role: "family", PasswordHash: "x"}))
+	must(s.LinkUserHome(ctx, "u-grandson", "h1", ""))
+	must(s.PutNotifyPrefs(ctx, "u-grandson", store.NotifyPrefs{Channels: []string{"sms"}, Kinds: []string{"status"}, Phone: unreachable}, now))
+	inc.Timeline = append(inc.Timeline, store.IncidentEvent{Actor: "li", Action: "resolve"})
+	if err := p.IncidentChanged(ctx, s, inc, "resolve"); err == nil {
+		t.Error("a status the provider refused for the grandson reported no error")
+	}
+	prov.take()
+	if list, err := s.Notices(ctx, "u-grandson", 10); err != nil || len(list) != 0 {
+		t.Errorf("the grandson was kept %+v (%v), though nothing reached him", list, err)
+	}
+
+	want := map[string][]string{"u-daughter": {"status:sms", "digest:sms"}, "u-son": {"status:wecom", "status:wecom", "status:wecom"}, "u-granddaughter": {"status:inapp", "status:inapp", "status:inapp", "status:inapp", "digest:inapp"}}
 	for user, w := range want {
 		list, err := s.Notices(ctx, user, 10)
 		must(err)

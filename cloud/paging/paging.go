@@ -93,6 +93,7 @@ func medium(channel string) string {
 type FamilyStore interface {
 	NotifyPrefsOf(ctx context.Context, userID string) (store.NotifyPrefs, error)
 	RecordNotice(ctx context.Context, userID string, n store.Notice) error
+	ForgetNotice(ctx context.Context, userID, key string) error
 }
 
 // toFamily sends m to a family member as they chose: not at all when they
@@ -115,22 +116,29 @@ func (p *Pager) toFamily(ctx context.Context, s FamilyStore, f store.FamilyHome,
 	if !prefs.Default {
 		m.Recipient.Channels = prefs.Channels
 	}
+	// Kept before it is sent: the in-app copy reaches an open page at once, and
+	// the page then reads its list. Which channels carried it is known after.
+	n := store.Notice{Key: m.Key, Kind: m.Kind, HomeID: f.HomeID, IncidentID: m.IncidentID, TitleZH: m.TitleZH, TitleEN: m.TitleEN,
+		BodyZH: m.BodyZH, BodyEN: m.BodyEN, URL: m.URL, At: now}
+	if err := s.RecordNotice(ctx, f.UserID, n); err != nil {
+		return false, err
+	}
 	rep, sendErr := p.n.Send(ctx, m)
-	var via []string
 	for _, o := range rep.Outcomes {
 		if o.Status == notify.StatusSent || o.Status == notify.StatusDuplicate {
-			via = append(via, medium(o.Channel))
+			n.Channels = append(n.Channels, medium(o.Channel))
 		}
 	}
-	if len(via) > 0 {
-		n := store.Notice{Key: m.Key, Kind: m.Kind, HomeID: f.HomeID, IncidentID: m.IncidentID, TitleZH: m.TitleZH, TitleEN: m.TitleEN,
-			BodyZH: m.BodyZH, BodyEN: m.BodyEN, URL: m.URL, Channels: via, At: now}
-		if err := s.RecordNotice(ctx, f.UserID, n); err != nil {
-			return true, err
-		}
+	if len(n.Channels) > 0 {
+		err = s.RecordNotice(ctx, f.UserID, n)
+	} else {
+		err = s.ForgetNotice(ctx, f.UserID, m.Key) // never reached them: not theirs to read
+	}
+	if err != nil {
+		return len(n.Channels) > 0, err
 	}
 	if sendErr != nil {
-		return len(via) > 0, fmt.Errorf("%s to %s: %w", m.Kind, f.Username, sendErr)
+		return len(n.Channels) > 0, fmt.Errorf("%s to %s: %w", m.Kind, f.Username, sendErr)
 	}
 	return true, nil
 }

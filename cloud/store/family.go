@@ -158,8 +158,8 @@ type Notice struct {
 	At         time.Time `json:"at"`
 }
 
-// RecordNotice keeps a message sent to a user. The same key again (a retry, or
-// a second channel delivering later) updates it.
+// RecordNotice keeps a message sent to a user. The same key again (once the
+// channels that carried it are known, or a retry) updates its channels and time.
 func (s *Store) RecordNotice(ctx context.Context, userID string, n Notice) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO family_notices (recipient_id, msg_key, kind, home_id, incident_id, title_zh, title_en, body_zh, body_en, url, channels, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -167,6 +167,14 @@ func (s *Store) RecordNotice(ctx context.Context, userID string, n Notice) error
 		userID, n.Key, n.Kind, n.HomeID, n.IncidentID, n.TitleZH, n.TitleEN, n.BodyZH, n.BodyEN, n.URL, strings.Join(n.Channels, ","), ms(n.At))
 	if err != nil {
 		return fmt.Errorf("record notice %s for %s: %w", n.Key, userID, err)
+	}
+	return nil
+}
+
+// ForgetNotice removes a kept message (one that was never delivered).
+func (s *Store) ForgetNotice(ctx context.Context, userID, key string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM family_notices WHERE recipient_id = $1 AND msg_key = $2`, userID, key); err != nil {
+		return fmt.Errorf("forget notice %s for %s: %w", key, userID, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@
       fam_title: '家人平安',
       fam_noHomes: '您还没有关注的老人。请老人或社区为您生成邀请码。',
       fam_st_safe: '平安',
+      fam_private: '老人没有向家属开放每日状态。',
       fam_st_alert: '有待处理的事件',
       fam_st_offline: '网关离线',
       fam_st_quiet: '一天内无活动',
@@ -97,6 +98,7 @@
       fam_title: 'Your family',
       fam_noHomes: 'You follow nobody yet. Ask your parent or the community for an invitation code.',
       fam_st_safe: 'Safe',
+      fam_private: 'Your parent keeps their daily status private from family.',
       fam_st_alert: 'Needs attention',
       fam_st_offline: 'Gateway offline',
       fam_st_quiet: 'Quiet for a day',
@@ -334,6 +336,20 @@
     return card;
   }
 
+  // The status card, or why there is none. A home they follow answers 404 when
+  // the resident keeps their daily status from family (a privacy choice).
+  function statusOf(home, r, link) {
+    if (!r) return notice('loading');
+    if (r.status === 404) {
+      return h('article', { class: 'fam-card', dataset: { home: home.home_id, status: 'private' } },
+        h('h3', { class: 'fam-name', text: home.resident || home.home_id }),
+        h('p', { class: 'fam-help', text: t('fam_private') }),
+        link ? h('a', { class: 'fam-more primary-btn', href: '#home/' + encodeURIComponent(home.home_id), text: t('fam_details') }) : null);
+    }
+    if (!ok(r)) return retryBox(['status:' + home.home_id]);
+    return statusCard(home, r.body, link);
+  }
+
   // --------------------------------------------------------------- landing
 
   function renderFamily(el) {
@@ -349,9 +365,7 @@
       list.forEach(function (home) {
         var st = get('status:' + home.home_id);
         var li = h('li', null);
-        if (!st) li.appendChild(notice('loading'));
-        else if (!ok(st)) li.appendChild(retryBox(['status:' + home.home_id]));
-        else li.appendChild(statusCard(home, st.body, true));
+        li.appendChild(statusOf(home, st, true));
         ul.appendChild(li);
       });
       el.appendChild(ul);
@@ -405,10 +419,8 @@
       el.appendChild(h('a', { class: 'back-link', href: '#family', text: t('fam_back') }));
       if (!homes) { el.appendChild(notice('loading')); return; }
       if (!ok(homes)) { el.appendChild(retryBox(['homes'])); return; }
-      if (!home || (st && st.status === 404)) { el.appendChild(refusal('fam_refused')); return; }
-      if (!st) { el.appendChild(notice('loading')); return; }
-      if (!ok(st)) { el.appendChild(retryBox(['status:' + id])); return; }
-      el.appendChild(statusCard(home, st.body, false));
+      if (!home) { el.appendChild(refusal('fam_refused')); return; }
+      el.appendChild(statusOf(home, st, false));
       el.appendChild(awaySection(id, settings));
       el.appendChild(homeIncidents(id, incidents));
     });
@@ -765,7 +777,7 @@
   // ------------------------------------------------------------ views
 
   sw.view({ name: 'family', href: '#family', pattern: /^#family$/, roles: ROLES, tabKey: 'fam_tab', landing: true, listTab: false,
-    render: function (el) { reloadOnOpen(el, ['homes', 'notices']); renderFamily(el); } });
+    render: function (el) { reloadOnOpen(el, ['homes', 'notices', 'status:']); renderFamily(el); } });
   sw.view({ name: 'home', href: '#family', pattern: /^#home\/(.+)$/, roles: ROLES,
     render: function (el, params) { reloadOnOpen(el, ['homes', 'incidents', 'status:' + params[0], 'settings:' + params[0]]); renderHome(el, params); } });
   sw.view({ name: 'fam-incident', pattern: /^#incident\/(.+)$/, roles: ROLES,
@@ -774,14 +786,16 @@
     render: function (el) { reloadOnOpen(el, ['prefs']); renderNotify(el); } });
 
   // Opening a view (not redrawing it) fetches its data afresh, so what is shown
-  // is current; until the answer comes the cached one is shown.
+  // is current. A key ending in ":" stands for all of its kind ("status:").
   var opened = '';
   function reloadOnOpen(el, keys) {
     fresh();
     var where = location.hash + '|' + sw.gen();
     if (where === opened) return;
     opened = where;
-    keys.forEach(function (k) { if (cache[k]) delete cache[k]; });
+    Object.keys(cache).forEach(function (c) {
+      keys.forEach(function (k) { if (c === k || (k.slice(-1) === ':' && c.indexOf(k) === 0)) delete cache[c]; });
+    });
     el.textContent = '';
   }
 });
