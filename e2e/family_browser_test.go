@@ -343,4 +343,25 @@ func TestFamilyInBrowser(t *testing.T) {
 	if got := b.text("#ext-view .fam-card"); !strings.Contains(got, "private") || strings.Contains(got, "Safe") {
 		t.Errorf("private status card reads %q", got)
 	}
+
+	// 8. The resident herself: her own status and incidents; away is not hers to set.
+	r, err := admin.Post(c.svc.URL()+"api/v1/users", "application/json",
+		strings.NewReader(`{"username":"xiuying","name":"王秀英","role":"resident","password":"a long resident password","homes":["home-1"]}`))
+	if err != nil || r.StatusCode != 201 {
+		t.Fatalf("create resident login: %v %v", r.StatusCode, err)
+	}
+	r.Body.Close()
+	b.click("log out", "#logout")
+	b.do("login form shown", chromedp.WaitVisible(chromedp.CSS("#username")))
+	eval[chromedp.Void](b, `void (document.getElementById('username').value = '')`) // the last user name stays filled in
+	b.login("xiuying", "a long resident password")
+	b.waitFamily("the resident's own status", func(v familyView) bool { return v.Status == "safe" })
+	if tabs := b.text("#role-nav"); strings.Contains(tabs, "Notifications") {
+		t.Errorf("resident tabs %q: notification choices are the family's", tabs)
+	}
+	b.goTo("#home/home-1")
+	b.waitFamily("the resident's home page", func(v familyView) bool { return v.Away == "false" && v.Incident == "evaluated" })
+	if eval[bool](b, `!!document.getElementById('fam-away-form')`) {
+		t.Error("the resident is offered the away form, which her role may not use")
+	}
 }
