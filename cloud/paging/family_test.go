@@ -186,6 +186,15 @@ wecom: {corp_id: ww0123456789abcdef, corp_secret: app-secret, agent_id: 1000002,
 		t.Errorf("the grandson was kept %+v (%v), though nothing reached him", list, err)
 	}
 
+	// A resident who keeps their daily status from family gets no digest sent about them.
+	must(s.SetPrivacy(ctx, "h1", store.KindTimeline, []string{"worker"}, "resident", now))
+	if sent, err := p.Digest(ctx, s, now.Add(24*time.Hour), time.UTC); err != nil || sent != 0 {
+		t.Errorf("digest of a private status: sent %d (%v), want 0", sent, err)
+	}
+	if sms, wecom, inapp := prov.take(); len(sms)+len(wecom)+len(inapp) != 0 {
+		t.Errorf("digest of a private status went by SMS %v, WeCom %v, in-app %v", sms, wecom, inapp)
+	}
+
 	want := map[string][]string{"u-daughter": {"status:sms", "digest:sms"}, "u-son": {"status:wecom", "status:wecom", "status:wecom"}, "u-granddaughter": {"status:inapp", "status:inapp", "status:inapp", "status:inapp", "digest:inapp"}}
 	for user, w := range want {
 		list, err := s.Notices(ctx, user, 10)

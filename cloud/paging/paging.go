@@ -184,6 +184,7 @@ func (p *Pager) Notify(ctx context.Context, pg store.Page, inc store.Incident) e
 type DigestStore interface {
 	FamilyHomes(ctx context.Context) ([]store.FamilyHome, error)
 	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
+	Privacy(ctx context.Context, homeID string) (map[string][]string, error)
 	FamilyStore
 }
 
@@ -191,8 +192,9 @@ var statusZH = map[string]string{store.StatusSafe: "平安", store.StatusAlert: 
 
 // Digest sends each family member the day's status of the homes they follow: "平安"
 // and the last sign of life, or what is wrong. Keyed by user, home and date, so a
-// second run the same day sends nothing new. Whoever switched the digest off is
-// skipped (not counted in sent).
+// second run the same day sends nothing new. Whoever switched the digest off, or
+// follows a resident who keeps their status from family, is skipped (not counted
+// in sent).
 func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *time.Location) (sent int, err error) {
 	fams, err := s.FamilyHomes(ctx)
 	if err != nil {
@@ -201,6 +203,16 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 	day := now.In(loc).Format("2006-01-02")
 	var errs []error
 	for _, f := range fams {
+		// The digest is the home's status: sent only where the resident lets family
+		// see it (as GET /homes/:id/status).
+		priv, err := s.Privacy(ctx, f.HomeID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.Contains(priv[store.KindTimeline], "family") {
+			continue
+		}
 		st, err := s.HomeStatus(ctx, f.HomeID, now)
 		if err != nil {
 			errs = append(errs, err)
