@@ -318,7 +318,7 @@
   function statusCard(home, st, link) {
     var status = st.status || 'quiet';
     var name = st.resident || home.resident || home.home_id;
-    var card = h('article', { class: 'fam-card fam-' + status, dataset: { home: home.home_id, status: status } },
+    var card = h('article', { class: 'inc-head fam-card fam-' + status, dataset: { home: home.home_id, status: status } },
       h('div', { class: 'card-head' },
         h('h3', { class: 'fam-name', text: name }),
         home.relation ? h('span', { class: 'badge badge-class', text: home.relation }) : null,
@@ -341,7 +341,7 @@
   function statusOf(home, r, link) {
     if (!r) return notice('loading');
     if (r.status === 404) {
-      return h('article', { class: 'fam-card', dataset: { home: home.home_id, status: 'private' } },
+      return h('article', { class: 'inc-head fam-card', dataset: { home: home.home_id, status: 'private' } },
         h('h3', { class: 'fam-name', text: home.resident || home.home_id }),
         h('p', { class: 'fam-help', text: t('fam_private') }),
         link ? h('a', { class: 'fam-more primary-btn', href: '#home/' + encodeURIComponent(home.home_id), text: t('fam_details') }) : null);
