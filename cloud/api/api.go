@@ -67,6 +67,7 @@ type Store interface {
 	CreateUser(ctx context.Context, u store.User) error
 	LinkUserHome(ctx context.Context, userID, homeID, relation string) error
 	AccessStore
+	FamilyStore
 }
 
 // Live is the stream of updates.
@@ -100,6 +101,9 @@ type Server struct {
 	}
 	// Registry serves the registry routes (nil with a store that has none).
 	Registry *registry.Handlers
+	// NotifyMedia are the channels a family member may choose (cloud/paging's
+	// Media); nil: in-app only.
+	NotifyMedia []string
 	// SecureCookies marks the session cookie Secure; on in production behind TLS,
 	// off for the loopback demo where browsers would drop a Secure cookie on http.
 	SecureCookies bool
@@ -164,6 +168,10 @@ func New(s Store, live Live, static fs.FS, metrics http.Handler, ready func() er
 	v1.Get("/me", srv.auth, srv.me)
 	v1.Post("/password", srv.auth, srv.password)
 	v1.Post("/tokens", srv.auth, srv.token)
+	v1.Get("/me/homes", srv.auth, srv.can(authz.ReadFollowed), srv.myHomes)
+	v1.Get("/me/notifications", srv.auth, srv.can(authz.ChooseNotifications), srv.notifications)
+	v1.Put("/me/notifications", srv.auth, srv.can(authz.ChooseNotifications), srv.putNotifications)
+	v1.Get("/me/notices", srv.auth, srv.can(authz.ChooseNotifications), srv.notices)
 	v1.Get("/alerts", srv.auth, srv.can(authz.ReadAlerts), srv.alerts)
 	v1.Get("/events", srv.auth, srv.can(authz.ReadAlerts), srv.events)
 	v1.Get("/incidents", srv.auth, srv.can(authz.ReadIncidents), srv.incidents)

@@ -40,7 +40,7 @@ func newFixture(t testing.TB) *fixture {
 	return newFixtureOn(t, filepath.Join(t.TempDir(), "api.db"))
 }
 
-// newFixtureOn is newFixture on the database at dsn.
+// newFixtureOn is newFixture on the database dsn (SQLite path or PostgreSQL URL).
 func newFixtureOn(t testing.TB, dsn string) *fixture {
 	ctx := context.Background()
 	s, err := store.Open(ctx, dsn)

@@ -9,6 +9,7 @@ import (
 	"github.com/shouwang-care/shouwang/internal/testinfra"
 )
 
+// The family tests run on PostgreSQL too (a server shared by the test binary).
 func TestMain(m *testing.M) { testinfra.Main(m) }
 
 // Passwords are hashed at the cheapest cost here: the tests are about who may do

@@ -50,6 +50,10 @@ const (
 	ReadGateways    Action = "gateways.read" // liveness and open device faults
 	ReadEscalations Action = "escalations.read"
 	VerifyAudit     Action = "audit.verify" // walk the whole chain
+	ReadFollowed    Action = "me.homes"     // the homes one follows or lives in
+	// ChooseNotifications: how one is told of one's parent (channels, kinds), and
+	// the messages one was sent.
+	ChooseNotifications Action = "me.notifications"
 )
 
 var table = map[Action][]string{}
@@ -91,6 +95,8 @@ func init() {
 	allow(ReadGateways, Admin, Supervisor, Technician)
 	allow(ReadEscalations, Admin, Supervisor)
 	allow(VerifyAudit, Admin)
+	allow(ReadFollowed, Family, Resident)
+	allow(ChooseNotifications, Family)
 }
 
 // Allowed reports whether role may do a.

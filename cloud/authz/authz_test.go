@@ -25,6 +25,10 @@ func TestDenyByDefault(t *testing.T) {
 		{Worker, ReadGateways, false},
 		{Family, ReadEscalations, false},
 		{Supervisor, VerifyAudit, false},
+		{Family, ChooseNotifications, true},
+		{Resident, ChooseNotifications, false},
+		{Worker, ChooseNotifications, false},
+		{Worker, ReadFollowed, false},
 	} {
 		if got := Allowed(tt.role, tt.a); got != tt.want {
 			t.Errorf("%s %s: %v, want %v", tt.role, tt.a, got, tt.want)

@@ -117,6 +117,15 @@ func New(opts Options) (*Notifier, error) {
 	return n, nil
 }
 
+// Channels names the configured channels, in registration order.
+func (n *Notifier) Channels() []string {
+	out := make([]string, len(n.order))
+	for i, ch := range n.order {
+		out[i] = ch.Name()
+	}
+	return out
+}
+
 // Outcome is what happened on one channel.
 type Outcome struct {
 	Channel  string

@@ -53,6 +53,10 @@ type Recipient struct {
 	WeComUserID string
 	Lang        string // zh-CN|en (anything else: zh-CN)
 	WebPush     []byte // PushSubscription JSON {"endpoint","keys":{"p256dh","auth"}}
+	// Channels, when not nil, are the media the recipient chose (router names:
+	// inapp, webpush, sms, wecom, email); they replace the router table's row
+	// for status and digest messages. Urgent pages ignore it.
+	Channels []string
 }
 
 // Channel delivers over one medium.

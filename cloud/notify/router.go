@@ -73,11 +73,17 @@ func RouteOf(m Message) string {
 }
 
 // Pick returns the channels (from those available, in registration order for
-// ties) that m goes out on.
+// ties) that m goes out on. A recipient's own choice of media (Recipient.Channels)
+// replaces the table's row, except for urgent pages: whoever is paged must be
+// reached however we can.
 func (r *Router) Pick(m Message, available []Channel) []Channel {
 	var out []Channel
 	used := map[string]bool{}
-	for _, entry := range r.Routes[RouteOf(m)] {
+	row := r.Routes[RouteOf(m)]
+	if m.Recipient.Channels != nil && RouteOf(m) != RouteUrgent {
+		row = m.Recipient.Channels
+	}
+	for _, entry := range row {
 		for _, ch := range available {
 			name := ch.Name()
 			if used[name] || !matches(entry, name) {

@@ -44,6 +44,13 @@ func TestRouter(t *testing.T) {
 		{"dispatched, phone only", KindDispatched, false, Recipient{ID: "u", Phone: "13800000000"}, []string{NameAliyunSMS, NameInApp, NameWebhook}},
 		{"status, no push", KindStatus, false, Recipient{ID: "u", WeComUserID: "w"}, []string{NameInApp, NameWeCom}},
 		{"digest, app only", KindDigest, false, Recipient{ID: "u"}, []string{NameInApp}},
+		// The recipient's own choice replaces the row, in their order, still only
+		// over channels that reach them; it does not hold back an urgent page.
+		{"status, chosen SMS", KindStatus, false, withChannels(full, MediumSMS), []string{NameAliyunSMS}},
+		{"digest, chosen SMS and e-mail", KindDigest, false, withChannels(full, MediumSMS, NameEmail), []string{NameAliyunSMS, NameEmail}},
+		{"digest, chosen WeCom without an ID", KindDigest, false, withChannels(Recipient{ID: "u"}, NameWeCom), nil},
+		{"status, chose nothing", KindStatus, false, withChannels(full), nil},
+		{"dispatched ignores the choice", KindDispatched, false, withChannels(full, NameEmail), []string{NameAliyunSMS, NameWeCom, NameInApp, NameWebPush, NameWebhook}},
 	}
 	r := NewRouter(nil)
 	for _, tc := range cases {
@@ -63,6 +70,11 @@ func TestRouter(t *testing.T) {
 	if len(got) != 1 || got[0].Name() != NameTencentSMS {
 		t.Fatalf("custom: %v", got)
 	}
+}
+
+func withChannels(r Recipient, chans ...string) Recipient {
+	r.Channels = append([]string{}, chans...)
+	return r
 }
 
 func openSQLite(t *testing.T) *sql.DB {

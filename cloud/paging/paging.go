@@ -69,6 +69,80 @@ func New(cfg config.Notify, hub notify.Publisher, log notify.Log, baseURL string
 // Notifier exposes the notify layer (metrics).
 func (p *Pager) Notifier() *notify.Notifier { return p.n }
 
+// Media lists the channels configured here as a family member chooses them
+// (the router's media: "sms" for either SMS provider), in-app first.
+func (p *Pager) Media() []string {
+	var out []string
+	for _, name := range p.n.Channels() {
+		if m := medium(name); slices.Contains(store.NotifyChannels, m) && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func medium(channel string) string {
+	if strings.HasPrefix(channel, notify.MediumSMS+"_") {
+		return notify.MediumSMS
+	}
+	return channel
+}
+
+// FamilyStore is what messages to family read and write besides homes: each
+// member's choices, and the record of what they were sent.
+type FamilyStore interface {
+	NotifyPrefsOf(ctx context.Context, userID string) (store.NotifyPrefs, error)
+	RecordNotice(ctx context.Context, userID string, n store.Notice) error
+	ForgetNotice(ctx context.Context, userID, key string) error
+}
+
+// toFamily sends m to a family member as they chose: not at all when they
+// switched its kind off, otherwise over their channels only (until they choose,
+// the router's table decides). What went out is kept for them to read again in
+// the app. It reports whether the message went out.
+func (p *Pager) toFamily(ctx context.Context, s FamilyStore, f store.FamilyHome, m notify.Message, now time.Time) (bool, error) {
+	prefs, err := s.NotifyPrefsOf(ctx, f.UserID)
+	if err != nil {
+		return false, err
+	}
+	if !slices.Contains(prefs.Kinds, m.Kind) {
+		return false, nil
+	}
+	m.Recipient = notify.Recipient{ID: f.UserID, Name: f.Name, Lang: prefs.Lang, Phone: prefs.Phone, Email: prefs.Email,
+		WeComUserID: prefs.WeComUser}
+	if prefs.WebPush != "" {
+		m.Recipient.WebPush = []byte(prefs.WebPush)
+	}
+	if !prefs.Default {
+		m.Recipient.Channels = prefs.Channels
+	}
+	// Kept before it is sent: the in-app copy reaches an open page at once, and
+	// the page then reads its list. Which channels carried it is known after.
+	n := store.Notice{Key: m.Key, Kind: m.Kind, HomeID: f.HomeID, IncidentID: m.IncidentID, TitleZH: m.TitleZH, TitleEN: m.TitleEN,
+		BodyZH: m.BodyZH, BodyEN: m.BodyEN, URL: m.URL, At: now}
+	if err := s.RecordNotice(ctx, f.UserID, n); err != nil {
+		return false, err
+	}
+	rep, sendErr := p.n.Send(ctx, m)
+	for _, o := range rep.Outcomes {
+		if o.Status == notify.StatusSent || o.Status == notify.StatusDuplicate {
+			n.Channels = append(n.Channels, medium(o.Channel))
+		}
+	}
+	if len(n.Channels) > 0 {
+		err = s.RecordNotice(ctx, f.UserID, n)
+	} else {
+		err = s.ForgetNotice(ctx, f.UserID, m.Key) // never reached them: not theirs to read
+	}
+	if err != nil {
+		return len(n.Channels) > 0, err
+	}
+	if sendErr != nil {
+		return len(n.Channels) > 0, fmt.Errorf("%s to %s: %w", m.Kind, f.Username, sendErr)
+	}
+	return true, nil
+}
+
 var ruleZH = map[string]string{"no_water": "长时间未用水", "no_motion": "长时间无活动", "no_exit": "多日未出门", "sos": "紧急呼叫",
 	"water_running": "持续用水", "power_flat": "长时间无用电", "night_door": "深夜开门", "routine": "日常活动未出现",
 	"gateway_offline": "网关离线", "device_fault": "设备故障"}
@@ -110,13 +184,17 @@ func (p *Pager) Notify(ctx context.Context, pg store.Page, inc store.Incident) e
 type DigestStore interface {
 	FamilyHomes(ctx context.Context) ([]store.FamilyHome, error)
 	HomeStatus(ctx context.Context, homeID string, now time.Time) (store.HomeStatus, error)
+	Privacy(ctx context.Context, homeID string) (map[string][]string, error)
+	FamilyStore
 }
 
 var statusZH = map[string]string{store.StatusSafe: "平安", store.StatusAlert: "有待处理的告警", store.StatusOffline: "网关离线，暂时无法守望", store.StatusQuiet: "一天内无活动记录"}
 
 // Digest sends each family member the day's status of the homes they follow: "平安"
 // and the last sign of life, or what is wrong. Keyed by user, home and date, so a
-// second run the same day sends nothing new.
+// second run the same day sends nothing new. Whoever switched the digest off, or
+// follows a resident who keeps their status from family, is skipped (not counted
+// in sent).
 func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *time.Location) (sent int, err error) {
 	fams, err := s.FamilyHomes(ctx)
 	if err != nil {
@@ -125,6 +203,16 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 	day := now.In(loc).Format("2006-01-02")
 	var errs []error
 	for _, f := range fams {
+		// The digest is the home's status: sent only where the resident lets family
+		// see it (as GET /homes/:id/status).
+		priv, err := s.Privacy(ctx, f.HomeID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.Contains(priv[store.KindTimeline], "family") {
+			continue
+		}
 		st, err := s.HomeStatus(ctx, f.HomeID, now)
 		if err != nil {
 			errs = append(errs, err)
@@ -136,18 +224,19 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 		}
 		m := notify.Message{
 			Key: "digest/" + f.UserID + "/" + f.HomeID + "/" + day, Kind: notify.KindDigest,
-			Recipient: notify.Recipient{ID: f.UserID, Name: f.Name, Lang: "zh-CN"},
-			TitleZH:   fmt.Sprintf("【守望】%s %s", st.Resident, statusZH[st.Status]),
-			TitleEN:   fmt.Sprintf("[Shouwang] %s: %s", st.Resident, st.Status),
-			BodyZH:    fmt.Sprintf("%s：%s。最近一次活动 %s。", day, statusZH[st.Status], last),
-			BodyEN:    fmt.Sprintf("%s: %s. Last sign of life %s.", day, st.Status, lastEN),
-			URL:       p.baseURL + "/#home/" + f.HomeID,
+			TitleZH: fmt.Sprintf("【守望】%s %s", st.Resident, statusZH[st.Status]),
+			TitleEN: fmt.Sprintf("[Shouwang] %s: %s", st.Resident, st.Status),
+			BodyZH:  fmt.Sprintf("%s：%s。最近一次活动 %s。", day, statusZH[st.Status], last),
+			BodyEN:  fmt.Sprintf("%s: %s. Last sign of life %s.", day, st.Status, lastEN),
+			URL:     p.baseURL + "/#home/" + f.HomeID,
 		}
-		if _, err := p.n.Send(ctx, m); err != nil {
+		went, err := p.toFamily(ctx, s, f, m, now)
+		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		sent++
+		if went {
+			sent++
+		}
 	}
 	return sent, errors.Join(errs...)
 }
@@ -156,12 +245,14 @@ func (p *Pager) Digest(ctx context.Context, s DigestStore, now time.Time, loc *t
 type StatusStore interface {
 	FamilyOfHome(ctx context.Context, homeID string) ([]store.FamilyHome, error)
 	Privacy(ctx context.Context, homeID string) (map[string][]string, error)
+	FamilyStore
 }
 
 var stepZH = map[string]string{"accept": "网格员已接单", "arrive": "网格员已到达", "resolve": "已处理完成", "feedback": "已收到反馈", "evaluate": "已评价"}
 
 // IncidentChanged tells the family following the home that a case moved on (accepted,
-// arrived, resolved) — if the resident lets family see their alerts.
+// arrived, resolved) — if the resident lets family see their alerts, and each as
+// they chose (see toFamily).
 func (p *Pager) IncidentChanged(ctx context.Context, s StatusStore, inc store.Incident, action string) error {
 	if inc.Class != "resident" {
 		return nil
@@ -181,16 +272,23 @@ func (p *Pager) IncidentChanged(ctx context.Context, s StatusStore, inc store.In
 	if action == "resolve" && inc.Outcome != "" {
 		outcome = "（" + inc.Outcome + "）"
 	}
+	// Whoever took the step (a daughter giving feedback) knows already.
+	actor := ""
+	if n := len(inc.Timeline); n > 0 {
+		actor = inc.Timeline[n-1].Actor
+	}
 	var errs []error
 	for _, f := range fams {
+		if f.Username == actor {
+			continue
+		}
 		m := notify.Message{
 			Key: "status/" + inc.ID + "/" + action + "/" + strconv.Itoa(len(inc.Timeline)), IncidentID: inc.ID, Kind: notify.KindStatus,
-			Recipient: notify.Recipient{ID: f.UserID, Name: f.Name, Lang: "zh-CN"},
-			TitleZH:   fmt.Sprintf("【守望】%s：%s%s", inc.Resident, stepZH[action], outcome),
-			TitleEN:   fmt.Sprintf("[Shouwang] %s: %s %s", inc.Resident, action, inc.Outcome),
-			URL:       p.baseURL + "/#incident/" + inc.ID,
+			TitleZH: fmt.Sprintf("【守望】%s：%s%s", inc.Resident, stepZH[action], outcome),
+			TitleEN: fmt.Sprintf("[Shouwang] %s: %s %s", inc.Resident, action, inc.Outcome),
+			URL:     p.baseURL + "/#incident/" + inc.ID,
 		}
-		if _, err := p.n.Send(ctx, m); err != nil {
+		if _, err := p.toFamily(ctx, s, f, m, time.Now()); err != nil {
 			errs = append(errs, err)
 		}
 	}

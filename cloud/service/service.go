@@ -244,6 +244,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.logins != nil && srv.Registry != nil {
 		srv.Registry.Logins = s.logins
 	}
+	srv.NotifyMedia = s.pager.Media()
 	changes := make(chan incidentChange, 256)
 	srv.Changed = func(inc store.Incident, action string) {
 		select {

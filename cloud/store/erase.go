@@ -144,6 +144,7 @@ func (s *Store) EraseHome(ctx context.Context, homeID, by, reason string, now ti
 			`DELETE FROM residents WHERE home_id = $1`,
 			`DELETE FROM privacy_settings WHERE home_id = $1`,
 			`DELETE FROM user_homes WHERE home_id = $1`,
+			`DELETE FROM family_notices WHERE home_id = $1`,
 			`DELETE FROM invites WHERE home_id = $1`,
 			`UPDATE homes SET resident_name = '' WHERE id = $1`,
 		}

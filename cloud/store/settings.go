@@ -16,6 +16,7 @@ import (
 type HomeSettings struct {
 	Away          bool       `json:"away"`
 	AwayUntil     *time.Time `json:"away_until,omitempty"`
+	AwayReason    string     `json:"away_reason,omitempty"` // travel or hospital: for the people, the gateway needs only Away
 	NoWaterHours  float64    `json:"no_water_hours,omitempty"`
 	NoMotionHours float64    `json:"no_motion_hours,omitempty"`
 	SleepStart    string     `json:"sleep_start,omitempty"`
@@ -47,6 +48,9 @@ func (h HomeConfig) Config() mqttv1.Config {
 // stored.
 func (s *Store) PutHomeSettings(ctx context.Context, homeID string, set HomeSettings, by string, now time.Time) (HomeConfig, error) {
 	var hc HomeConfig
+	if set.AwayReason != "" && set.AwayReason != "travel" && set.AwayReason != "hospital" {
+		return hc, fmt.Errorf("settings of home %s: away_reason %q: want travel or hospital: %w", homeID, set.AwayReason, ErrConflict)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var gw sql.NullString
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM gateways WHERE home_id = $1 ORDER BY id LIMIT 1`, homeID).Scan(&gw); err != nil && !errors.Is(err, sql.ErrNoRows) {

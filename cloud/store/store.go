@@ -289,6 +289,36 @@ var migrations = []string{
 	)`,
 	// 8: the latest sign of life a gateway reported, for the family's status.
 	`ALTER TABLE gateways ADD COLUMN last_activity_at BIGINT`,
+	// 9: how each family member wants to hear from us (channels, kinds, their
+	// addresses), and the status and digest messages they were sent, to read again
+	// in the app.
+	`CREATE TABLE notify_prefs (
+		user_id TEXT PRIMARY KEY REFERENCES users(id),
+		channels TEXT NOT NULL,
+		kinds TEXT NOT NULL,
+		phone TEXT NOT NULL DEFAULT '',
+		email TEXT NOT NULL DEFAULT '',
+		wecom_user TEXT NOT NULL DEFAULT '',
+		webpush TEXT NOT NULL DEFAULT '',
+		lang TEXT NOT NULL DEFAULT '',
+		updated_at BIGINT NOT NULL
+	);
+	CREATE TABLE family_notices (
+		recipient_id TEXT NOT NULL REFERENCES users(id),
+		msg_key TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		home_id TEXT NOT NULL DEFAULT '',
+		incident_id TEXT NOT NULL DEFAULT '',
+		title_zh TEXT NOT NULL DEFAULT '',
+		title_en TEXT NOT NULL DEFAULT '',
+		body_zh TEXT NOT NULL DEFAULT '',
+		body_en TEXT NOT NULL DEFAULT '',
+		url TEXT NOT NULL DEFAULT '',
+		channels TEXT NOT NULL DEFAULT '',
+		at BIGINT NOT NULL,
+		PRIMARY KEY (recipient_id, msg_key)
+	);
+	CREATE INDEX family_notices_at ON family_notices (recipient_id, at)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

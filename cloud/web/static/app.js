@@ -1605,7 +1605,7 @@
     r.view.render($('ext-view'), r.params);
   }
 
-  var listeners = { incident: [], alert: [] };
+  var listeners = { incident: [], alert: [], notification: [] };
   function emit(kind, obj) {
     listeners[kind].forEach(function (fn) { try { fn(obj); } catch (e) { /* one view must not break another */ } });
   }
@@ -1623,6 +1623,14 @@
     stateName: function (st) { return t('st_' + st); },
     telHref: telHref,
     prettyPhone: prettyPhone,
+    // The incident page's parts, so other roles show an incident the same way.
+    causes: function (inc) { return causesText(inc); },
+    since: function (inc) { return sinceText(inc); },
+    stateBadge: function (st) { return stateBadge(st); },
+    assigneeRow: function (inc) { return assigneeRow(inc); },
+    outcomeSummary: function (inc) { return outcomeSummary(inc); },
+    timeline: function (inc) { return timelineSection(inc); },
+    ratingFieldset: function () { return ratingFieldset(); },
     announce: function (text) { announce(text); },
     // Strings are merged into the app's tables; zh-CN first, en second.
     strings: function (tables) {
@@ -1748,6 +1756,13 @@
       try { a = JSON.parse(e.data); } catch (err) { return; }
       receive([a], !state.loaded);
       emit('alert', a);
+    });
+    // A message for this user (the server sends only their own): views that list them.
+    es.addEventListener('notification', function (e) {
+      if (state.source !== es) return;
+      var n;
+      try { n = JSON.parse(e.data); } catch (err) { return; }
+      emit('notification', n);
     });
     es.addEventListener('error', function () {
       if (state.source !== es) return;
