@@ -123,6 +123,11 @@ func redeem(ctx context.Context, c *http.Client, endpoint, code, gatewayID strin
 // transportError tells a certificate problem (fixable with --ca) from a cloud
 // that cannot be reached at all.
 func transportError(endpoint string, err error) error {
+	// url.Error repeats the method and URL, which the message says already.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
