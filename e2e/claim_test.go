@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cloudconfig "github.com/shouwang-care/shouwang/cloud/config"
 	"github.com/shouwang-care/shouwang/edge/config"
 	"github.com/shouwang-care/shouwang/edge/provision"
 	"github.com/shouwang-care/shouwang/internal/testinfra"
@@ -332,4 +333,67 @@ func TestClaimBinary(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "✗ 绑定失败 / claim failed") || !strings.Contains(string(out), "shouwang-edge: claim: the cloud refused the claim (410 claim_code_spent)") {
 		t.Errorf("reused code through the binary: %v\n%s", err, out)
 	}
+}
+
+// TestClaimMosquitto: with Mosquitto as the broker (deploy/mosquitto), the
+// claimed secret reaches the broker by the operator's step: `claim --mosquitto`
+// prints the gateway's password_file line, the operator appends it and reloads
+// Mosquitto; the daemon, refused until then, logs in and its alert reaches the
+// grid worker.
+func TestClaimMosquitto(t *testing.T) {
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "shouwang.passwd")
+	const cloudPassword = "cloud-password-0123456789"
+	cloudLine, err := provision.MosquittoLine("shouwang-cloud", cloudPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(passwd, []byte(cloudLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mq := testinfra.Mosquitto(t, testinfra.WithMosquittoConfig("allow_anonymous false\npassword_file "+passwd))
+	c := newCloud(t, func(cfg *cloudconfig.Config) {
+		cfg.MQTT.Broker, cfg.MQTT.Username, cfg.MQTT.Password = mq.Addr, "shouwang-cloud", cloudPassword
+	})
+	c.seedHome()
+	hc := c.client()
+	gwDir := t.TempDir()
+	conf := claimConfig(t, gwDir, mq.Addr, "gw-claim-0040")
+	out, err := claim(t, "--cloud", c.svc.URL(), "--code", c.claimCode(hc, "home-1"), "--config", conf, "--mosquitto")
+	if err != nil {
+		t.Fatalf("claim: %v\n%s", err, out)
+	}
+	checkSecretFile(t, filepath.Join(gwDir, "edge.secret"), out)
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if l, ok := strings.CutPrefix(l, "  gw-claim-0040:$7$101$"); ok {
+			line = "gw-claim-0040:$7$101$" + l
+		}
+	}
+	if line == "" || !strings.Contains(out, "password_file line for the operator") {
+		t.Fatalf("no Mosquitto line in the checklist:\n%s", out)
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEdge(t, cfg)
+	waitFor(t, 20*time.Second, "Mosquitto refusing the gateway it does not know yet", func() bool {
+		// Mosquitto 2.0 names a refused client <unknown>; the cloud is logged in.
+		return strings.Contains(mq.Log(), "disconnected, not authorised")
+	})
+
+	// The operator's step: append the line, reload.
+	f, err := os.OpenFile(passwd, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	mq.Stop()
+	mq.Start()
+	checkDispatched(t, c, hc, "no_water")
+	waitFor(t, 10*time.Second, "edge outbox drained by the cloud's acks", func() bool { return e.d.Pending() == 0 })
 }

@@ -31,6 +31,7 @@ func Command(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.CAFile, "ca", "", "PEM file of the CA that signed the cloud's certificate (default: the system's roots)")
 	fs.StringVar(&o.Owner, "owner", "shouwang", "when run as root, the user the daemon runs as, who gets the 0600 secret file")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long")
+	fs.BoolVar(&o.Mosquitto, "mosquitto", false, "also print the gateway's Mosquitto password_file line for the operator (a hash, not the secret)")
 	fs.Usage = func() {
 		fmt.Fprintln(out, "usage: shouwang-edge claim --cloud https://… --code XXXX-XXXX [--config FILE] [--gateway-id ID] [--ca FILE]")
 		fs.PrintDefaults()
@@ -78,11 +79,16 @@ func (r Result) Print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "✓ 配置无需修改 / config already right: %s\n", r.ConfigFile)
 	}
-	fmt.Fprint(w, `下一步 / next:
-  □ 与老人当面核对上面的地址 / read the address above back with the resident
-  □ sudo systemctl restart shouwang-edge
-  □ journalctl -u shouwang-edge -f   # "connected"
-`)
+	if r.MosquittoLine != "" {
+		fmt.Fprintf(w, "✓ Mosquitto 密码行，发给运维（是散列，不是密码）/ Mosquitto password_file line for the operator (a hash, not the secret):\n  %s\n", r.MosquittoLine)
+	}
+	fmt.Fprintln(w, "下一步 / next:")
+	fmt.Fprintln(w, "  □ 与老人当面核对上面的地址 / read the address above back with the resident")
+	if r.MosquittoLine != "" {
+		fmt.Fprintln(w, "  □ 运维把上面的行加进 Mosquitto 的 password_file 并 reload / the operator appends the line above to Mosquitto's password_file and reloads")
+	}
+	fmt.Fprintln(w, "  □ sudo systemctl restart shouwang-edge")
+	fmt.Fprintln(w, `  □ journalctl -u shouwang-edge -f   # "connected"`)
 }
 
 // ErrIncomplete marks a claim the cloud granted whose files were not all

@@ -33,6 +33,7 @@ type Options struct {
 	CAFile     string        // PEM roots trusted for the cloud's certificate; "" = the system's
 	Owner      string        // when run as root: the user who gets the secret (the daemon's); "" = root keeps it
 	Timeout    time.Duration // for the whole claim; 0 = DefaultTimeout
+	Mosquitto  bool          // also make the gateway's line for a Mosquitto password_file
 }
 
 // DefaultTimeout bounds a claim: a mobile link in a basement is slow, but an
@@ -49,6 +50,9 @@ type Result struct {
 	Owner       string // who owns SecretFile, when it was given away
 	ConfigFile  string
 	Changed     []string // config keys set, as spelled in the file; empty if it was right already
+	// MosquittoLine is the gateway's password_file line for the operator's
+	// Mosquitto (Options.Mosquitto): a salted hash, not the secret.
+	MosquittoLine string
 }
 
 // ErrWrite marks a local file that cannot be read or written: the config, the
@@ -122,6 +126,11 @@ func Claim(ctx context.Context, o Options) (Result, error) {
 	}
 	if uid >= 0 {
 		r.Owner = o.Owner
+	}
+	if o.Mosquitto {
+		if r.MosquittoLine, err = MosquittoLine(plan.gatewayID, reply.MQTTPassword); err != nil {
+			return r, fmt.Errorf("%w: the gateway is claimed and configured, but %w", ErrIncomplete, err)
+		}
 	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -209,5 +210,20 @@ func TestPendingCommitAndAbort(t *testing.T) {
 	}
 	if _, err := prepare(filepath.Join(dir, "no-such-dir", "edge.secret")); !errors.Is(err, ErrWrite) {
 		t.Fatalf("unwritable directory: %v", err)
+	}
+}
+
+// TestMosquittoLine: the line is what mosquitto_passwd 2.0.11 wrote for the
+// same user, password and salt (`mosquitto_passwd -c -b f gw-a1 secret123`).
+func TestMosquittoLine(t *testing.T) {
+	const want = "gw-a1:$7$101$D6v1Y7UlY9bVcCJ/$PlJNWAOLLKTkP+vNhm0hm/XrZ8fc99sBkQ7Y7vsBYctLLhDOAJAKoPBBETcKVGDnYZgD7HQiEVDGpY6VfRa1kA=="
+	salt, _ := base64.StdEncoding.DecodeString("D6v1Y7UlY9bVcCJ/")
+	if got, err := mosquittoLine("gw-a1", "secret123", salt); err != nil || got != want {
+		t.Fatalf("got %s (%v)\nwant %s", got, err, want)
+	}
+	a, _ := MosquittoLine("gw-a1", secret)
+	b, _ := MosquittoLine("gw-a1", secret)
+	if a == b || strings.Contains(a, secret) || !strings.HasPrefix(a, "gw-a1:$7$101$") {
+		t.Fatalf("lines %s and %s: want salted hashes of the secret", a, b)
 	}
 }
