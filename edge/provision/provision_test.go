@@ -34,7 +34,7 @@ func TestPlanConfigKeepsTheExampleAndItsComments(t *testing.T) {
 		t.Errorf("changed %v", p.keys)
 	}
 	out := string(p.out)
-	for _, c := range []string{"# /etc/shouwang/edge.yaml — one home's gateway.", "# 0600, written at claim time", "#   cert_file: /etc/shouwang/gateway.pem", "# the cloud issues it at claim time"} {
+	for _, c := range []string{"# /etc/shouwang/edge.yaml — one home's gateway.", "# 0600, written at claim time", "#   cert_file: /etc/shouwang/gateway.pem", "# example; `shouwang-edge claim --gateway-id` sets it"} {
 		if !strings.Contains(out, c) {
 			t.Errorf("comment %q lost:\n%s", c, out)
 		}
