@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,6 +236,12 @@ func TestClaimRefusals(t *testing.T) {
 	out, err = claim(t, "--cloud", c.svc.URL(), "--code", code, "--config", filepath.Join(dir, "nope.yaml"))
 	refusal("no config", err, out, "read config", "nope.yaml: no such file")
 
+	if os.Geteuid() == 0 {
+		// As root, with no user for the daemon (the package not installed).
+		_, err = provision.Claim(context.Background(), provision.Options{Cloud: c.svc.URL(), Code: code, ConfigPath: conf, Owner: "no-such-user"})
+		refusal("unknown owner", err, "", "owner of the secret", "no-such-user", "pass --owner")
+	}
+
 	// None of that spent the code: it still binds this gateway.
 	out, err = claim(t, "--cloud", c.svc.URL(), "--code", code, "--config", conf)
 	if err != nil {
@@ -303,14 +311,31 @@ func TestClaimBinary(t *testing.T) {
 	}
 	conf := claimConfig(t, dir, "tcp://"+c.cfg.MQTT.Listen, "gw-claim-0030")
 	code := c.claimCode(hc, "home-1")
-	cmd := exec.Command(bin, "claim", "--cloud", c.svc.URL(), "--code", code, "--config", conf, "--owner=")
+	// As root (sudo, as the installer runs it) the secret goes to the daemon's
+	// user; nobody stands in for shouwang here.
+	owner, wantOwner := "--owner=", ""
+	if os.Geteuid() == 0 {
+		owner, wantOwner = "--owner=nobody", "nobody"
+	}
+	cmd := exec.Command(bin, "claim", "--cloud", c.svc.URL(), "--code", code, "--config", conf, owner)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("shouwang-edge claim: %v\n%s", err, out)
 	}
-	checkSecretFile(t, filepath.Join(dir, "edge.secret"), string(out))
+	secretFile := filepath.Join(dir, "edge.secret")
+	checkSecretFile(t, secretFile, string(out))
 	if !strings.Contains(string(out), "✓ 已绑定到 3-2-301") {
 		t.Errorf("output:\n%s", out)
+	}
+	if wantOwner != "" {
+		nobody, err := user.Lookup(wantOwner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(secretFile)
+		if uid := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); uid != nobody.Uid || !strings.Contains(string(out), "(0600, nobody)") {
+			t.Errorf("secret owned by uid %s, want %s (%s):\n%s", uid, nobody.Uid, wantOwner, out)
+		}
 	}
 
 	daemon := exec.Command(bin, "--config", conf)
