@@ -272,8 +272,14 @@ func TestClaimTLS(t *testing.T) {
 	target, _ := url.Parse(c.svc.URL())
 	front := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
 	defer front.Close()
-	dir := t.TempDir()
-	conf := claimConfig(t, dir, "tcp://"+c.cfg.MQTT.Listen, "gw-claim-0020")
+	// The config is a link to a file kept elsewhere: the claim updates the file
+	// and keeps the link.
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	linked := claimConfig(t, elsewhere, "tcp://"+c.cfg.MQTT.Listen, "gw-claim-0020")
+	conf := filepath.Join(dir, "edge.yaml")
+	if err := os.Symlink(linked, conf); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := os.ReadFile(conf)
 	code := c.claimCode(hc, "home-1")
 
@@ -292,6 +298,12 @@ func TestClaimTLS(t *testing.T) {
 		t.Fatalf("claim with --ca: %v\n%s", err, out)
 	}
 	checkSecretFile(t, filepath.Join(dir, "edge.secret"), out)
+	if fi, err := os.Lstat(conf); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the config link was replaced: %v %v", fi, err)
+	}
+	if cfg, err := config.Load(linked); err != nil || cfg.MQTT.PasswordFile != filepath.Join(dir, "edge.secret") {
+		t.Errorf("linked config not updated: %+v %v", cfg.MQTT, err)
+	}
 }
 
 // TestClaimBinary: the installer's commands as built: `shouwang-edge claim`,

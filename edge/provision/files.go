@@ -65,6 +65,15 @@ func write(f *os.File, data []byte, mode os.FileMode, uid, gid int) error {
 	return f.Sync()
 }
 
+// realPath follows symbolic links, so that a config or secret kept elsewhere
+// and linked into /etc/shouwang is replaced where it lives, not the link.
+func realPath(path string) string {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		return p
+	}
+	return path
+}
+
 // abort removes the temporary file if commit did not take it.
 func (p *pending) abort() {
 	if p.f != nil {

@@ -57,7 +57,7 @@ type Result struct {
 
 // ErrWrite marks a local file that cannot be read or written: the config, the
 // secret or their directories.
-var ErrWrite = errors.New("cannot write the gateway's files")
+var ErrWrite = errors.New("cannot read or write the gateway's files")
 
 // Claim redeems o.Code for this gateway's credentials and configures the daemon
 // to use them.
@@ -92,14 +92,14 @@ func Claim(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 
-	secret, err := prepare(plan.secretPath)
+	secret, err := prepare(realPath(plan.secretPath))
 	if err != nil {
 		return Result{}, err
 	}
 	defer secret.abort()
 	var conf *pending
 	if plan.changed() {
-		if conf, err = prepare(o.ConfigPath); err != nil {
+		if conf, err = prepare(realPath(o.ConfigPath)); err != nil {
 			return Result{}, err
 		}
 		defer conf.abort()
