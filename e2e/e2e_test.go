@@ -105,20 +105,28 @@ func (c *cloud) stop() {
 // gateway's MQTT secret.
 func (c *cloud) seed(gw string) string {
 	c.t.Helper()
+	c.seedHome()
+	secret := credential.NewSecret()
+	if err := c.svc.Store.PutGateway(context.Background(), gw, "home-1", credential.HashSecret(secret)); err != nil {
+		c.t.Fatal(err)
+	}
+	return secret
+}
+
+// seedHome registers a grid, an on-duty worker and home-1, with no gateway yet.
+func (c *cloud) seedHome() {
+	c.t.Helper()
 	ctx := context.Background()
 	s := c.svc.Store
-	secret := credential.NewSecret()
 	for _, err := range []error{
 		s.PutGrid(ctx, store.Grid{ID: "grid-1", Name: "望江 3"}),
 		s.PutWorker(ctx, store.Worker{ID: "w-1", GridID: "grid-1", Name: "李网格员", Phone: "13800000000", OnDuty: true}),
 		s.PutHome(ctx, store.Home{ID: "home-1", GridID: "grid-1", Address: "3-2-301", ResidentName: "王秀英"}),
-		s.PutGateway(ctx, gw, "home-1", credential.HashSecret(secret)),
 	} {
 		if err != nil {
 			c.t.Fatal(err)
 		}
 	}
-	return secret
 }
 
 // client logs in as admin and returns an HTTP client with the session cookie.
@@ -189,6 +197,12 @@ func newEdge(t *testing.T, gw, broker, password, stateDir string, mutate ...func
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	return startEdge(t, cfg)
+}
+
+// startEdge runs a daemon with cfg as it is.
+func startEdge(t *testing.T, cfg config.Config) *edge {
+	t.Helper()
 	d, err := daemon.New(cfg, logger(t, "edge"), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

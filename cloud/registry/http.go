@@ -402,8 +402,17 @@ func (h *Handlers) claim(c *fiber.Ctx) error {
 		return jsonError(c, status, codeFor(status), msg, field)
 	}
 	h.log.Info("gateway claimed", "gateway", req.GatewayID, "home", home, "ip", key)
+	// The address lets the installer read the binding back with the resident: a
+	// code from the wrong sheet of paper binds the wrong home. The claim is done
+	// either way, so a failed look-up only leaves it out.
+	var address string
+	if rec, err := h.store.HomeRecord(c.UserContext(), home); err == nil {
+		address = rec.Address
+	} else {
+		h.log.Warn("claimed home not readable", "home", home, "err", err)
+	}
 	c.Set("Cache-Control", "no-store")
-	return c.JSON(fiber.Map{"gateway_id": req.GatewayID, "home_id": home, "mqtt_username": req.GatewayID, "mqtt_password": secret})
+	return c.JSON(fiber.Map{"gateway_id": req.GatewayID, "home_id": home, "home_address": address, "mqtt_username": req.GatewayID, "mqtt_password": secret})
 }
 
 func codeFor(status int) string {

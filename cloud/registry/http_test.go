@@ -288,7 +288,7 @@ func TestClaimFlow(t *testing.T) {
 		secret := got["mqtt_password"].(string)
 		hash, err := s.GatewaySecretHash(ctx, "gw-hz-0100")
 		must(t, err)
-		if got["home_id"] != "h1" || got["mqtt_username"] != "gw-hz-0100" || !credential.CheckSecret(hash, secret) {
+		if got["home_id"] != "h1" || got["home_address"] != "3-2-301" || got["mqtt_username"] != "gw-hz-0100" || !credential.CheckSecret(hash, secret) {
 			t.Fatalf("%v", got)
 		}
 		if r := claim(code, "gw-hz-0101"); r.status != 410 || !strings.Contains(string(r.body), "already used") {

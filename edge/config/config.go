@@ -115,10 +115,7 @@ func Load(path string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		// An empty file decodes to io.EOF: a valid, all-defaults config.
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		if c, err = decode(b); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -130,6 +127,30 @@ func Load(path string) (Config, error) {
 			path = "(defaults)"
 		}
 		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a config file's bytes as Load does, without the
+// environment: for tools that write the file (shouwang-edge claim) and must know
+// the daemon will accept what they wrote.
+func Parse(b []byte) (Config, error) {
+	c, err := decode(b)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// decode is the strict YAML decoding over the defaults: an unknown key is an
+// error with its line.
+func decode(b []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: a valid, all-defaults config.
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, err
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@
 //
 //	shouwang-edge [--config FILE] [--simulate] [--speed N]   run the daemon
 //	shouwang-edge decode dlt645|cjt188 HEX…                 decode meter frames
+//	shouwang-edge claim --cloud URL --code CODE [--config FILE]  bind to a home (installer)
 package main
 
 import (
