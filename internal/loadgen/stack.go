@@ -52,6 +52,10 @@ type StackOptions struct {
 	// diagnostic, to see how much of ingest is waiting for WAL flushes.
 	PGNoFsync bool
 	CloudBin  string // prebuilt shouwang-cloud; empty: go build
+	// NoCloud starts the servers and registers the gateways (and builds the cloud
+	// unless CloudBin is set) but leaves starting the cloud to the caller
+	// (StartCloud), e.g. to run it for several rounds against the same servers.
+	NoCloud   bool
 	Log       io.Writer
 	Influxd   string // path; empty: $SHOUWANG_INFLUXD, <repo>/.cache/bin/influxd, /tmp/influxbin/influxd, PATH
 	PGBin     string // directory of postgres/initdb; empty: /usr/lib/postgresql/*/bin
@@ -68,6 +72,9 @@ type Stack struct {
 	AdminPassword string
 	// Process group IDs for ReadProcGroup.
 	Cloud, MosquittoPG, Postgres, Influx int
+	// CloudClientID is the cloud's MQTT client ID (its persistent session at the
+	// broker); empty: shouwang-cloud-load.
+	CloudClientID string
 
 	opt   StackOptions
 	mu    sync.Mutex
@@ -299,6 +306,9 @@ func StartStack(ctx context.Context, opt StackOptions) (s *Stack, err error) {
 	}
 	if err := g.Wait(); err != nil {
 		return s, err
+	}
+	if opt.NoCloud {
+		return s, nil
 	}
 	return s, s.startCloud()
 }
@@ -561,16 +571,20 @@ func (s *Stack) startCloud() error {
 		return err
 	}
 	conf := filepath.Join(s.opt.Dir, "cloud.yaml")
+	clientID := s.CloudClientID
+	if clientID == "" {
+		clientID = "shouwang-cloud-load"
+	}
 	body := fmt.Sprintf(`http_addr: 127.0.0.1:%d
 data_dir: %s
 database: %s
 mqtt:
   broker: %s
   username: shouwang-cloud
-  client_id: shouwang-cloud-load
+  client_id: %s
   group: shouwang-cloud
   workers: %d
-`, httpPort, filepath.Join(s.opt.Dir, "cloud"), s.DSN, s.Broker, s.opt.Workers)
+`, httpPort, filepath.Join(s.opt.Dir, "cloud"), s.DSN, s.Broker, clientID, s.opt.Workers)
 	if s.InfluxURL != "" {
 		body += fmt.Sprintf("influx:\n  url: %s\n  bucket: shouwang/autogen\n", s.InfluxURL)
 	}
