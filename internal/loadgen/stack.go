@@ -54,7 +54,7 @@ type StackOptions struct {
 	CloudBin  string // prebuilt shouwang-cloud; empty: go build
 	// NoCloud starts the servers and registers the gateways (and builds the cloud
 	// unless CloudBin is set) but leaves starting the cloud to the caller
-	// (StartCloud), e.g. to run it for several rounds against the same servers.
+	// (Compare starts and stops it for each round against the same servers).
 	NoCloud   bool
 	Log       io.Writer
 	Influxd   string // path; empty: $SHOUWANG_INFLUXD, <repo>/.cache/bin/influxd, /tmp/influxbin/influxd, PATH
