@@ -48,7 +48,8 @@ func run(args []string) error {
 	duration := fs.Duration("duration", 30*time.Second, "measured window per system and round, after the connection ramp")
 	workers := fs.Int("workers", 8, "the cloud's mqtt.workers (deploy/cloud/cloud.example.yaml: 8)")
 	cloudBin := fs.String("cloud-bin", "", "prebuilt shouwang-cloud (default: go build ./cloud/cmd/shouwang-cloud)")
-	nodelay := fs.Bool("broker-nodelay", false, "mosquitto set_tcp_nodelay true")
+	nodelay := fs.Bool("broker-nodelay", true, "mosquitto set_tcp_nodelay true (as deploy/mosquitto/shouwang.conf)")
+	inflight := fs.Int("broker-inflight", 0, "mosquitto max_inflight_messages (0: mosquitto's default, 20): QoS 1 messages to one consumer awaiting its PUBACK")
 	keep := fs.Bool("keep", false, "keep the work directory (logs)")
 	dir := fs.String("dir", "", "work directory (default: a temp dir)")
 	jsonOut := fs.String("json", "", "also write every round as JSON to this file")
@@ -63,7 +64,7 @@ func run(args []string) error {
 	fmt.Fprintf(os.Stderr, "%s; load average %s; %d gateways, %.0f telemetry msgs/s offered, %v windows, %d rounds of %s\n",
 		time.Now().UTC().Format(time.RFC3339), loadAvg(), *gateways, *rate, *duration, *rounds, *systems)
 	res, err := loadgen.Compare(ctx, loadgen.CompareOptions{
-		Stack:       loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Workers: *workers, CloudBin: *cloudBin, BrokerNoDelay: *nodelay},
+		Stack:       loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Workers: *workers, CloudBin: *cloudBin, BrokerNoDelay: *nodelay, BrokerInflight: *inflight},
 		TelegrafBin: *telegraf, TelegrafConfig: *conf,
 		Systems: strings.Split(*systems, ","), Rounds: *rounds, Gateways: *gateways, TelemetryRate: *rate, Duration: *duration,
 		Log:     os.Stderr,
