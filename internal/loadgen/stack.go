@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,11 @@ type StackOptions struct {
 	NoInflux bool   // telemetry into PostgreSQL instead
 	// BrokerInflight sets mosquitto's max_inflight_messages (QoS 1 messages sent to
 	// one client, the cloud, awaiting its PUBACK); 0: mosquitto's default, 20.
+	// Negative: 0, no limit.
 	BrokerInflight int
+	// BrokerMaxQueued sets max_queued_messages (per session, beyond the in-flight
+	// window; mosquitto drops QoS 1 messages past it); 0: 10000, as deployed.
+	BrokerMaxQueued int
 	// BrokerNoDelay sets mosquitto's set_tcp_nodelay (default off: Nagle's algorithm
 	// holds small packets such as PUBACKs up to ~40 ms behind unacknowledged data).
 	BrokerNoDelay bool
@@ -329,18 +334,18 @@ func (s *Stack) startMosquitto() error {
 allow_anonymous true
 persistence false
 max_connections -1
-max_queued_messages 10000
+max_queued_messages %d
 message_size_limit 262144
 log_dest stderr
 log_type error
 log_type warning
 connection_messages false
-`, port)
+`, port, cmp.Or(s.opt.BrokerMaxQueued, 10000))
 	if s.opt.BrokerNoDelay {
 		body += "set_tcp_nodelay true\n"
 	}
-	if s.opt.BrokerInflight > 0 {
-		body += fmt.Sprintf("max_inflight_messages %d\n", s.opt.BrokerInflight)
+	if s.opt.BrokerInflight != 0 {
+		body += fmt.Sprintf("max_inflight_messages %d\n", max(s.opt.BrokerInflight, 0))
 	}
 	if os.Geteuid() == 0 {
 		body += "user root\n"

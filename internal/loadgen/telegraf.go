@@ -50,6 +50,15 @@ type CompareOptions struct {
 	// Settle is a pause before each system starts, so the previous round's
 	// compactions and exits do not land in this round's window (default 3 s).
 	Settle time.Duration
+	// Backlog, if > 0, measures draining instead of live ingest: each system is
+	// started once to create its persistent session (and checked with the probe),
+	// stopped, Backlog telemetry messages are published while it is down (queued by
+	// the broker: raise Stack.BrokerMaxQueued), then it is started again and timed
+	// until every point has landed. The generator is idle while the consumer
+	// drains, so the consumer, the broker and InfluxDB have the cores to
+	// themselves (bar other users of the machine). Telegraf needs a config with
+	// persistent_session = true and client_id = "${SHOUWANG_BENCH_CLIENT_ID}".
+	Backlog int
 
 	Log     io.Writer
 	OnRound func(RoundResult) // called after each system's round
@@ -145,7 +154,12 @@ func Compare(ctx context.Context, o CompareOptions) ([]RoundResult, error) {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
-			r := st.compareRound(ctx, o, sys, round)
+			var r RoundResult
+			if o.Backlog > 0 {
+				r = st.backlogRound(ctx, o, sys, round)
+			} else {
+				r = st.compareRound(ctx, o, sys, round)
+			}
 			out = append(out, r)
 			if o.OnRound != nil {
 				o.OnRound(r)
@@ -176,7 +190,7 @@ func (s *Stack) compareRound(ctx context.Context, o CompareOptions, sys string, 
 			p = s.proc("shouwang-cloud")
 		}
 	case SystemTelegraf:
-		p, err = s.startTelegraf(o.TelegrafBin, o.TelegrafConfig)
+		p, err = s.startTelegraf(o.TelegrafBin, o.TelegrafConfig, fmt.Sprintf("telegraf-bench-%d", round))
 	}
 	if err != nil {
 		return fail(err)
@@ -287,6 +301,125 @@ func (s *Stack) compareRound(ctx context.Context, o CompareOptions, sys string, 
 	return r
 }
 
+// backlogRound measures how fast sys drains a backlog queued for it at the broker.
+// PointsPerSec is from the first landed points to the last; CPUTotal, CPUPerPoint
+// and PeakRSS are of the draining process; Others are cores over the drain.
+func (s *Stack) backlogRound(ctx context.Context, o CompareOptions, sys string, round int) (r RoundResult) {
+	r = RoundResult{System: sys, Round: round, Others: map[string]float64{}}
+	fail := func(err error) RoundResult {
+		r.Err = err.Error()
+		s.logf("%s round %d: %v", sys, round, err)
+		return r
+	}
+	time.Sleep(o.Settle)
+	if err := s.influxExec(ctx, "DROP DATABASE shouwang", "CREATE DATABASE shouwang"); err != nil {
+		return fail(fmt.Errorf("reset influx: %w", err))
+	}
+	clientID := fmt.Sprintf("%s-backlog-%d", sys, round)
+	start := func() (*stackProc, error) {
+		if sys == SystemTelegraf {
+			return s.startTelegraf(o.TelegrafBin, o.TelegrafConfig, clientID)
+		}
+		s.CloudClientID = clientID
+		if err := s.startCloud(); err != nil {
+			return nil, err
+		}
+		return s.proc("shouwang-cloud"), nil
+	}
+	// Create the session (and check the points), then go away.
+	p, err := start()
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.probe(ctx, p); err != nil {
+		r.Probe = err.Error()
+	} else {
+		r.Probe = "ok"
+	}
+	s.stopProc(p)
+	base, err := s.influxPoints(ctx)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Queue the backlog.
+	res, err := Run(ctx, Config{Broker: s.Broker, Gateways: o.Gateways, Prefix: s.opt.Prefix,
+		TelemetryEvery: time.Duration(float64(o.Gateways) / o.TelemetryRate * float64(time.Second)),
+		Duration:       time.Duration(float64(o.Backlog) / o.TelemetryRate * float64(time.Second)), MillisecondTimes: true})
+	if err != nil {
+		return fail(err)
+	}
+	r.Ramp, r.Window = res.ConnectTime, res.Window
+	r.Published = res.Published[string(mqttv1.ChTelemetry)]
+	r.Expected = 4 * r.Published
+	r.OfferedMsgs = float64(res.WindowPublished[string(mqttv1.ChTelemetry)]) / res.Window.Seconds()
+
+	// Drain it.
+	groups := map[string]int{"mosquitto": s.MosquittoPG, "influxd": s.Influx, "postgres": s.Postgres}
+	before := map[string]ProcStat{}
+	for name, pg := range groups {
+		before[name], _ = ReadProcGroup(pg)
+	}
+	r.LoadAvg[0] = loadAvg()
+	t0 := time.Now()
+	if p, err = start(); err != nil {
+		return fail(err)
+	}
+	defer s.stopProc(p)
+	pid := p.cmd.Process.Pid
+	drain := o.Drain
+	if drain < 5*time.Minute {
+		drain = 5 * time.Minute
+	}
+	var first, last int64 = -1, base
+	var tFirst, tLast time.Time
+	lastChange := time.Now()
+	for time.Since(t0) < drain && ctx.Err() == nil {
+		qt := time.Now()
+		n, err := s.influxPoints(ctx)
+		if err != nil {
+			return fail(fmt.Errorf("count points: %w", err))
+		}
+		qt = qt.Add(time.Since(qt) / 2)
+		if n != last {
+			if first < 0 {
+				first, tFirst = n, qt
+			}
+			last, tLast, lastChange = n, qt, time.Now()
+		}
+		if last-base >= r.Expected || time.Since(lastChange) > 10*time.Second {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	r.LoadAvg[1] = loadAvg()
+	r.LandedPoints = last - base
+	r.DrainTime = tLast.Sub(t0)
+	if first >= 0 && tLast.After(tFirst) {
+		r.PointsPerSec = float64(last-first) / tLast.Sub(tFirst).Seconds()
+	}
+	r.MsgsPerSec = r.PointsPerSec / 4
+	span := time.Since(t0).Seconds()
+	if ps, err := ReadProcGroup(pid); err == nil {
+		r.CPUTotal = ps.CPU
+		r.CPUWindow = ps.CPU.Seconds() / span
+		if r.LandedPoints > 0 {
+			r.CPUPerPoint = ps.CPU / time.Duration(r.LandedPoints)
+		}
+	}
+	for name, pg := range groups {
+		after, _ := ReadProcGroup(pg)
+		r.Others[name] = (after.CPU - before[name].CPU).Seconds() / span
+	}
+	r.PeakRSS = peakRSS(pid)
+	if r.Schema, err = s.influxSchema(ctx); err != nil {
+		r.Schema = err.Error()
+	} else if r.Schema != expectedSchema && r.Probe == "ok" {
+		r.Probe = "schema differs"
+	}
+	return r
+}
+
 // proc finds a running process started by the stack, by name.
 func (s *Stack) proc(name string) *stackProc {
 	s.mu.Lock()
@@ -313,14 +446,14 @@ func (s *Stack) stopProc(p *stackProc) {
 
 // startTelegraf runs telegraf with conf, the broker and InfluxDB passed in the
 // environment, and waits until it has connected to the broker.
-func (s *Stack) startTelegraf(bin, conf string) (*stackProc, error) {
+func (s *Stack) startTelegraf(bin, conf, clientID string) (*stackProc, error) {
 	logPath := filepath.Join(s.opt.Dir, "telegraf.log")
 	before := int64(0)
 	if fi, err := os.Stat(logPath); err == nil {
 		before = fi.Size()
 	}
 	cmd := exec.Command(bin, "--config", conf)
-	cmd.Env = append(os.Environ(), "SHOUWANG_BENCH_BROKER="+s.Broker, "SHOUWANG_BENCH_INFLUX="+s.InfluxURL)
+	cmd.Env = append(os.Environ(), "SHOUWANG_BENCH_BROKER="+s.Broker, "SHOUWANG_BENCH_INFLUX="+s.InfluxURL, "SHOUWANG_BENCH_CLIENT_ID="+clientID)
 	p, err := s.start("telegraf", cmd, logPath)
 	if err != nil {
 		return nil, err

@@ -40,7 +40,8 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("shouwang-bench-telegraf", flag.ContinueOnError)
 	telegraf := fs.String("telegraf", filepath.Join(repo, ".cache", "bin", "telegraf"), "telegraf binary")
-	conf := fs.String("telegraf-config", filepath.Join(repo, "docs", "bench", "telegraf.conf"), "telegraf config")
+	conf := fs.String("telegraf-config", "", "telegraf config (default docs/bench/telegraf.conf, with --backlog telegraf-persistent.conf)")
+	backlog := fs.Int("backlog", 0, "measure draining this many telemetry messages queued at the broker while the consumer is down, instead of live ingest")
 	systems := fs.String("systems", "shouwang,telegraf", "systems, in the order run within each round")
 	rounds := fs.Int("rounds", 3, "rounds (each runs every system once)")
 	gateways := fs.Int("gateways", 10000, "simulated gateways, one MQTT connection each")
@@ -49,25 +50,35 @@ func run(args []string) error {
 	workers := fs.Int("workers", 8, "the cloud's mqtt.workers (deploy/cloud/cloud.example.yaml: 8)")
 	cloudBin := fs.String("cloud-bin", "", "prebuilt shouwang-cloud (default: go build ./cloud/cmd/shouwang-cloud)")
 	nodelay := fs.Bool("broker-nodelay", true, "mosquitto set_tcp_nodelay true (as deploy/mosquitto/shouwang.conf)")
-	inflight := fs.Int("broker-inflight", 0, "mosquitto max_inflight_messages (0: mosquitto's default, 20): QoS 1 messages to one consumer awaiting its PUBACK")
+	inflight := fs.Int("broker-inflight", 0, "mosquitto max_inflight_messages (0: mosquitto's default, 20; -1: no limit): QoS 1 messages to one consumer awaiting its PUBACK")
 	keep := fs.Bool("keep", false, "keep the work directory (logs)")
 	dir := fs.String("dir", "", "work directory (default: a temp dir)")
 	jsonOut := fs.String("json", "", "also write every round as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *conf == "" {
+		*conf = filepath.Join(repo, "docs", "bench", "telegraf.conf")
+		if *backlog > 0 {
+			*conf = filepath.Join(repo, "docs", "bench", "telegraf-persistent.conf")
+		}
+	}
+	maxQueued := 0 // as deployed
+	if *backlog > 0 {
+		maxQueued = *backlog + *gateways + 10000
+	}
 	if limit, err := loadgen.RaiseFileLimit(uint64(max(2**gateways+4096, 65536))); err != nil || limit < uint64(*gateways+256) {
 		fmt.Fprintf(os.Stderr, "open-file limit %d (%v): expect connect errors\n", limit, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(os.Stderr, "%s; load average %s; %d gateways, %.0f telemetry msgs/s offered, %v windows, %d rounds of %s\n",
-		time.Now().UTC().Format(time.RFC3339), loadAvg(), *gateways, *rate, *duration, *rounds, *systems)
+	fmt.Fprintf(os.Stderr, "%s; load average %s; %d gateways, %.0f telemetry msgs/s offered, %v windows, %d rounds of %s, backlog %d, broker inflight %d, telegraf config %s\n",
+		time.Now().UTC().Format(time.RFC3339), loadAvg(), *gateways, *rate, *duration, *rounds, *systems, *backlog, *inflight, *conf)
 	res, err := loadgen.Compare(ctx, loadgen.CompareOptions{
-		Stack:       loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Workers: *workers, CloudBin: *cloudBin, BrokerNoDelay: *nodelay, BrokerInflight: *inflight},
+		Stack:       loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Workers: *workers, CloudBin: *cloudBin, BrokerNoDelay: *nodelay, BrokerInflight: *inflight, BrokerMaxQueued: maxQueued},
 		TelegrafBin: *telegraf, TelegrafConfig: *conf,
 		Systems: strings.Split(*systems, ","), Rounds: *rounds, Gateways: *gateways, TelemetryRate: *rate, Duration: *duration,
-		Log:     os.Stderr,
+		Backlog: *backlog, Log: os.Stderr,
 		OnRound: func(r loadgen.RoundResult) { printRound(os.Stderr, r) },
 	})
 	if len(res) > 0 {
