@@ -195,7 +195,10 @@ func (s *Stack) compareRound(ctx context.Context, o CompareOptions, sys string, 
 	if err != nil {
 		return fail(err)
 	}
-	defer s.stopProc(p)
+	defer func() {
+		s.stopProc(p)
+		s.purgeSessions(sessionIDs(sys, s.CloudClientID, fmt.Sprintf("telegraf-bench-%d", round))...)
+	}()
 	pid := p.cmd.Process.Pid
 
 	// Probe: the same batch through the system, read back point by point.
@@ -365,7 +368,10 @@ func (s *Stack) backlogRound(ctx context.Context, o CompareOptions, sys string, 
 	if p, err = start(); err != nil {
 		return fail(err)
 	}
-	defer s.stopProc(p)
+	defer func() {
+		s.stopProc(p)
+		s.purgeSessions(sessionIDs(sys, clientID, clientID)...)
+	}()
 	pid := p.cmd.Process.Pid
 	drain := o.Drain
 	if drain < 5*time.Minute {
@@ -418,6 +424,31 @@ func (s *Stack) backlogRound(ctx context.Context, o CompareOptions, sys string, 
 		r.Probe = "schema differs"
 	}
 	return r
+}
+
+// sessionIDs are the MQTT client IDs sys used (the cloud has a second session
+// for alerts).
+func sessionIDs(sys, cloudID, telegrafID string) []string {
+	if sys == SystemTelegraf {
+		return []string{telegrafID}
+	}
+	return []string{cloudID, cloudID + "-alerts"}
+}
+
+// purgeSessions ends the broker's sessions of these client IDs (connect with a
+// clean session, disconnect). A persistent session left behind keeps its
+// subscriptions: in the cloud's shared-subscription group it would take its
+// round-robin share of the next round's messages, and Telegraf's would queue a
+// copy of all of them.
+func (s *Stack) purgeSessions(ids ...string) {
+	for _, id := range ids {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.Broker).SetClientID(id).SetCleanSession(true))
+		if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			c.Disconnect(100)
+		} else {
+			s.logf("purge session %s: %v", id, tok.Error())
+		}
+	}
 }
 
 // proc finds a running process started by the stack, by name.
