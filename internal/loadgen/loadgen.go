@@ -57,6 +57,11 @@ type Config struct {
 	OnPhase func(phase string)
 	// Progress, if set, is called every few seconds while the run lasts.
 	Progress func(s Snapshot)
+	// MillisecondTimes gives telemetry timestamps millisecond precision instead of
+	// whole seconds, so a gateway publishing more than once a second still writes
+	// distinct points (a point is identified by gateway, sensor, field and time):
+	// needed to count points landed in InfluxDB under accelerated telemetry.
+	MillisecondTimes bool
 }
 
 // GatewayID is the ID of simulated gateway i.
@@ -425,7 +430,7 @@ func (r *run) gateway(ctx context.Context, i int, ramp *sync.WaitGroup, stop <-c
 		now := time.Now()
 		if publishing && !now.Before(nextTel) {
 			g.seq++
-			err = c.publish(mqttv1.Topic(g.id, mqttv1.ChTelemetry), 1, false, telemetryPayload(g.id, g.seq, now), string(mqttv1.ChTelemetry))
+			err = c.publish(mqttv1.Topic(g.id, mqttv1.ChTelemetry), 1, false, telemetryPayload(g.id, g.seq, now, r.cfg.MillisecondTimes), string(mqttv1.ChTelemetry))
 			r.published.add(string(mqttv1.ChTelemetry))
 			nextTel = nextTel.Add(r.cfg.TelemetryEvery)
 			if nextTel.Before(now) { // fell behind: do not burst to catch up
@@ -505,10 +510,15 @@ func (r *run) alertLoop(ctx context.Context, stop <-chan struct{}) {
 }
 
 // telemetryPayload is a batch like firmware-protocol/mqttv1/testdata/telemetry.json:
-// two meter totals and two activity counts (~420 bytes).
-func telemetryPayload(gw string, seq uint64, now time.Time) []byte {
-	t := now.UTC().Truncate(time.Second).Format(time.RFC3339)
-	p := now.UTC().Add(-5 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
+// two meter totals and two activity counts (~420 bytes). With ms, times carry
+// milliseconds ("2026-11-22T07:30:00.123Z").
+func telemetryPayload(gw string, seq uint64, now time.Time, ms bool) []byte {
+	prec, layout := time.Second, time.RFC3339
+	if ms {
+		prec, layout = time.Millisecond, "2006-01-02T15:04:05.000Z07:00"
+	}
+	t := now.UTC().Truncate(prec).Format(layout)
+	p := now.UTC().Add(-5 * time.Minute).Truncate(prec).Format(layout)
 	return fmt.Appendf(nil, `{"v":1,"gateway":%q,"seq":%d,"readings":[{"t":%q,"sensor":"water","total_m3":%.4f},{"t":%q,"sensor":"power","total_kwh":%.2f}],`+
 		`"activity":[{"t":%q,"period_s":300,"sensor":"pir.kitchen","count":%d},{"t":%q,"period_s":300,"sensor":"door.front","count":%d}]}`,
 		gw, seq, t, 100+float64(seq)*0.0125, t, 5000+float64(seq)*0.05, p, seq%7, p, seq%2)

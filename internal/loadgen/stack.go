@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,11 @@ type StackOptions struct {
 	NoInflux bool   // telemetry into PostgreSQL instead
 	// BrokerInflight sets mosquitto's max_inflight_messages (QoS 1 messages sent to
 	// one client, the cloud, awaiting its PUBACK); 0: mosquitto's default, 20.
+	// Negative: 0, no limit.
 	BrokerInflight int
+	// BrokerMaxQueued sets max_queued_messages (per session, beyond the in-flight
+	// window; mosquitto drops QoS 1 messages past it); 0: 10000, as deployed.
+	BrokerMaxQueued int
 	// BrokerNoDelay sets mosquitto's set_tcp_nodelay (default off: Nagle's algorithm
 	// holds small packets such as PUBACKs up to ~40 ms behind unacknowledged data).
 	BrokerNoDelay bool
@@ -52,6 +57,10 @@ type StackOptions struct {
 	// diagnostic, to see how much of ingest is waiting for WAL flushes.
 	PGNoFsync bool
 	CloudBin  string // prebuilt shouwang-cloud; empty: go build
+	// NoCloud starts the servers and registers the gateways (and builds the cloud
+	// unless CloudBin is set) but leaves starting the cloud to the caller
+	// (Compare starts and stops it for each round against the same servers).
+	NoCloud   bool
 	Log       io.Writer
 	Influxd   string // path; empty: $SHOUWANG_INFLUXD, <repo>/.cache/bin/influxd, /tmp/influxbin/influxd, PATH
 	PGBin     string // directory of postgres/initdb; empty: /usr/lib/postgresql/*/bin
@@ -68,6 +77,9 @@ type Stack struct {
 	AdminPassword string
 	// Process group IDs for ReadProcGroup.
 	Cloud, MosquittoPG, Postgres, Influx int
+	// CloudClientID is the cloud's MQTT client ID (its persistent session at the
+	// broker); empty: shouwang-cloud-load.
+	CloudClientID string
 
 	opt   StackOptions
 	mu    sync.Mutex
@@ -300,6 +312,9 @@ func StartStack(ctx context.Context, opt StackOptions) (s *Stack, err error) {
 	if err := g.Wait(); err != nil {
 		return s, err
 	}
+	if opt.NoCloud {
+		return s, nil
+	}
 	return s, s.startCloud()
 }
 
@@ -319,18 +334,18 @@ func (s *Stack) startMosquitto() error {
 allow_anonymous true
 persistence false
 max_connections -1
-max_queued_messages 10000
+max_queued_messages %d
 message_size_limit 262144
 log_dest stderr
 log_type error
 log_type warning
 connection_messages false
-`, port)
+`, port, cmp.Or(s.opt.BrokerMaxQueued, 10000))
 	if s.opt.BrokerNoDelay {
 		body += "set_tcp_nodelay true\n"
 	}
-	if s.opt.BrokerInflight > 0 {
-		body += fmt.Sprintf("max_inflight_messages %d\n", s.opt.BrokerInflight)
+	if s.opt.BrokerInflight != 0 {
+		body += fmt.Sprintf("max_inflight_messages %d\n", max(s.opt.BrokerInflight, 0))
 	}
 	if os.Geteuid() == 0 {
 		body += "user root\n"
@@ -561,16 +576,20 @@ func (s *Stack) startCloud() error {
 		return err
 	}
 	conf := filepath.Join(s.opt.Dir, "cloud.yaml")
+	clientID := s.CloudClientID
+	if clientID == "" {
+		clientID = "shouwang-cloud-load"
+	}
 	body := fmt.Sprintf(`http_addr: 127.0.0.1:%d
 data_dir: %s
 database: %s
 mqtt:
   broker: %s
   username: shouwang-cloud
-  client_id: shouwang-cloud-load
+  client_id: %s
   group: shouwang-cloud
   workers: %d
-`, httpPort, filepath.Join(s.opt.Dir, "cloud"), s.DSN, s.Broker, s.opt.Workers)
+`, httpPort, filepath.Join(s.opt.Dir, "cloud"), s.DSN, s.Broker, clientID, s.opt.Workers)
 	if s.InfluxURL != "" {
 		body += fmt.Sprintf("influx:\n  url: %s\n  bucket: shouwang/autogen\n", s.InfluxURL)
 	}
