@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ type Store interface {
 	EscalationsIn(ctx context.Context, sc store.Scope, since time.Time, limit int) ([]store.Escalation, error)
 	VerifyAudit(ctx context.Context) (int, error)
 	AlertsIn(ctx context.Context, sc store.Scope, limit int) ([]store.Alert, error)
-	IncidentsIn(ctx context.Context, sc store.Scope, openOnly bool, limit int) ([]store.Incident, error)
+	IncidentsIn(ctx context.Context, sc store.Scope, p store.IncidentPage) ([]store.Incident, *store.IncidentCursor, error)
 	SetPrivacy(ctx context.Context, homeID, kind string, roles []string, by string, now time.Time) error
 	AuditLog(ctx context.Context, home string, limit int) ([]store.AuditEntry, error)
 	PutHomeSettings(ctx context.Context, homeID string, set store.HomeSettings, by string, now time.Time) (store.HomeConfig, error)
@@ -413,11 +414,23 @@ func seenOnly[T any](s *Server, c *fiber.Ctx, v *viewer, object string, all []T,
 }
 
 func (s *Server) incidents(c *fiber.Ctx) error {
+	limit, ok := intQuery(c, "limit", 200, 1, 200)
+	if !ok {
+		return nil
+	}
+	page := store.IncidentPage{OpenOnly: c.Query("open") == "1", Limit: limit}
+	if b := c.Query("after"); b != "" {
+		cur, err := decodeCursor(b)
+		if err != nil {
+			return jsonError(c, fiber.StatusBadRequest, "bad_request", "after: not a cursor from a previous page's \"next\"", "after")
+		}
+		page.After = cur
+	}
 	v, err := s.viewer(c)
 	if err != nil {
 		return err
 	}
-	all, err := s.store.IncidentsIn(c.UserContext(), v.scope, c.Query("open") == "1", 200)
+	all, next, err := s.store.IncidentsIn(c.UserContext(), v.scope, page)
 	if err != nil {
 		return err
 	}
@@ -425,7 +438,34 @@ func (s *Server) incidents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"incidents": list})
+	out := fiber.Map{"incidents": list}
+	if next != nil {
+		// A page may hold fewer than limit after the privacy filter; next still
+		// continues where the database stopped.
+		out["next"] = encodeCursor(*next)
+	}
+	return c.JSON(out)
+}
+
+// Cursors are opaque to clients: base64url of "<updated ms>:<id>".
+func encodeCursor(cur store.IncidentCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(cur.UpdatedAt.UnixMilli(), 10) + ":" + cur.ID))
+}
+
+func decodeCursor(s string) (*store.IncidentCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	msPart, id, ok := strings.Cut(string(b), ":")
+	if !ok || id == "" {
+		return nil, errors.New("no id")
+	}
+	n, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	return &store.IncidentCursor{UpdatedAt: time.UnixMilli(n), ID: id}, nil
 }
 
 func (s *Server) incident(c *fiber.Ctx) error {

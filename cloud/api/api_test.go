@@ -473,3 +473,47 @@ func TestMedicalNotesFollowPrivacy(t *testing.T) {
 		t.Errorf("%d audited medical reads, want 2", reads)
 	}
 }
+
+// The incident list pages with an opaque cursor; a bad cursor or limit is a 400
+// naming the parameter.
+func TestIncidentPaging(t *testing.T) {
+	f := newFixture(t)
+	admin := f.as("admin")
+	code, all := admin("GET", "/api/v1/incidents", "")
+	n := len(all["incidents"].([]any))
+	if code != 200 || n < 2 || all["next"] != nil {
+		t.Fatalf("whole list: %d %v", code, all)
+	}
+	var ids []any
+	path := "/api/v1/incidents?limit=1"
+	for range n + 1 {
+		code, page := admin("GET", path, "")
+		if code != 200 || len(page["incidents"].([]any)) != 1 {
+			t.Fatalf("page %s: %d %v", path, code, page)
+		}
+		ids = append(ids, page["incidents"].([]any)[0].(map[string]any)["id"])
+		next, ok := page["next"].(string)
+		if !ok {
+			break
+		}
+		path = "/api/v1/incidents?limit=1&after=" + next
+	}
+	if len(ids) != n {
+		t.Fatalf("paged %d incidents, the whole list has %d", len(ids), n)
+	}
+	for i, in := range all["incidents"].([]any) {
+		if ids[i] != in.(map[string]any)["id"] {
+			t.Fatalf("paged order %v differs from the list", ids)
+		}
+	}
+	for _, q := range []struct{ query, field string }{
+		{"after=not-a-cursor!", "after"},
+		{"after=" + "bm8tY29sb24", "after"}, // "no-colon"
+		{"limit=0", "limit"},
+		{"limit=201", "limit"},
+	} {
+		if code, body := admin("GET", "/api/v1/incidents?"+q.query, ""); code != 400 || errField(body) != q.field {
+			t.Errorf("?%s: %d %v, want 400 naming %s", q.query, code, body, q.field)
+		}
+	}
+}

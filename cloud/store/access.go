@@ -278,17 +278,53 @@ func (s *Store) AlertsIn(ctx context.Context, sc Scope, limit int) ([]Alert, err
 	return s.queryAlerts(ctx, alertSelect+` WHERE `+cond+` ORDER BY a.received_at DESC, a.id DESC LIMIT $1`, append([]any{limit}, args...)...)
 }
 
-// IncidentsIn lists incidents of the scope's homes, most recently changed first.
-func (s *Store) IncidentsIn(ctx context.Context, sc Scope, openOnly bool, limit int) ([]Incident, error) {
+// IncidentPage selects one page of a scope's incidents, most recently changed first.
+type IncidentPage struct {
+	OpenOnly bool
+	Limit    int
+	// After is the last incident of the previous page; nil: the first page.
+	After *IncidentCursor
+}
+
+// IncidentCursor is a position in the list: keyset, so a page costs the same deep in
+// the history and no incident is listed twice while others are added. An incident
+// that changes while someone pages moves to the top and shows on the next refresh.
+type IncidentCursor struct {
+	UpdatedAt time.Time
+	ID        string
+}
+
+// IncidentsIn lists one page of incidents of the scope's homes, most recently changed
+// first. next is the cursor of the following page; nil when this page is the last.
+func (s *Store) IncidentsIn(ctx context.Context, sc Scope, p IncidentPage) (list []Incident, next *IncidentCursor, err error) {
 	cond, args := homeFilter(sc, "i.home_id", 2)
 	q := incidentSelect + ` WHERE ` + cond
-	all := append([]any{limit}, args...)
-	if openOnly {
+	// One more than asked tells whether there is a next page.
+	all := append([]any{p.Limit + 1}, args...)
+	if p.OpenOnly {
 		n := len(all) + 1
 		q += fmt.Sprintf(` AND i.state IN ($%d, $%d, $%d, $%d)`, n, n+1, n+2, n+3)
 		all = append(all, IncDiscovered, IncDispatched, IncAccepted, IncOnSite)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY i.updated_at DESC LIMIT $1`, all...)
+	if p.After != nil {
+		n := len(all) + 1
+		q += fmt.Sprintf(` AND (i.updated_at < $%d OR (i.updated_at = $%d AND i.id < $%d))`, n, n, n+1)
+		all = append(all, ms(p.After.UpdatedAt), p.After.ID)
+	}
+	list, err = s.listIncidents(ctx, q+` ORDER BY i.updated_at DESC, i.id DESC LIMIT $1`, all...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) > p.Limit {
+		list = list[:p.Limit]
+		last := list[len(list)-1]
+		next = &IncidentCursor{UpdatedAt: last.UpdatedAt, ID: last.ID}
+	}
+	return list, next, nil
+}
+
+func (s *Store) listIncidents(ctx context.Context, q string, all ...any) ([]Incident, error) {
+	rows, err := s.db.QueryContext(ctx, q, all...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}

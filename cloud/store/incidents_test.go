@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ func TestEscalationTimeline(t *testing.T) {
 		if got.State != IncAccepted || got.Assignee == nil || got.Assignee.ID != "w1" || !eq(got.Rules, "no_motion", "no_water") {
 			t.Fatalf("incident %+v", got)
 		}
-		listed, err := s.IncidentsIn(ctx, Scope{All: true}, false, 10)
+		listed, _, err := s.IncidentsIn(ctx, Scope{All: true}, IncidentPage{Limit: 10})
 		must(t, err)
 		if len(listed) != 1 || !eq(listed[0].Rules, "no_motion", "no_water") {
 			t.Fatalf("listed %+v", listed)
@@ -322,6 +323,81 @@ func TestWhatOpensACase(t *testing.T) {
 		must(t, err)
 		if len(ids) != 1 || ids[0] != "sos1" {
 			t.Fatalf("unattached %v, want only the cleared SOS", ids)
+		}
+	})
+}
+
+// Paging walks every incident once, newest change first, ties broken by ID, and a
+// new incident opened mid-walk neither repeats nor hides the older ones.
+func TestIncidentPages(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s)
+		t0 := time.Date(2026, 3, 1, 18, 45, 0, 0, time.UTC)
+		for i := 1; i <= 8; i++ {
+			home, gw := fmt.Sprintf("h%d", i), fmt.Sprintf("gw-hz-%04d", i)
+			if i > 1 {
+				must(t, s.PutHome(ctx, Home{ID: home, GridID: "g1", Address: home}))
+				must(t, s.PutGateway(ctx, gw, home, "hash"))
+			}
+		}
+		// h1..h7: h3 and h4 open at the same millisecond.
+		at := map[int]time.Duration{1: 1, 2: 2, 3: 3, 4: 3, 5: 5, 6: 6, 7: 7}
+		byHome := map[string]string{}
+		for i := 1; i <= 7; i++ {
+			a := raised(fmt.Sprintf("a%d", i))
+			a.Gateway = fmt.Sprintf("gw-hz-%04d", i)
+			when := t0.Add(at[i] * time.Minute)
+			_, err := s.IngestAlert(ctx, a, when)
+			must(t, err)
+			id, _ := open(t, s, a.ID, when)
+			byHome[fmt.Sprintf("h%d", i)] = id
+		}
+		var walked []string
+		var after *IncidentCursor
+		for page := 0; ; page++ {
+			list, next, err := s.IncidentsIn(ctx, Scope{All: true}, IncidentPage{Limit: 3, After: after})
+			must(t, err)
+			for _, in := range list {
+				walked = append(walked, in.HomeID)
+			}
+			if page == 0 {
+				// Opened after the first page was read: on top, not on a later page.
+				a := raised("a8")
+				a.Gateway = "gw-hz-0008"
+				_, err := s.IngestAlert(ctx, a, t0.Add(time.Hour))
+				must(t, err)
+				open(t, s, "a8", t0.Add(time.Hour))
+			}
+			if next == nil {
+				if len(list) > 3 {
+					t.Fatalf("last page has %d", len(list))
+				}
+				break
+			}
+			if len(list) != 3 {
+				t.Fatalf("page %d has %d incidents, want 3 before the last", page, len(list))
+			}
+			after = next
+		}
+		tie := []string{"h4", "h3"}
+		if byHome["h3"] > byHome["h4"] {
+			tie = []string{"h3", "h4"}
+		}
+		want := append(append([]string{"h7", "h6", "h5"}, tie...), "h2", "h1")
+		if !eq(walked, want...) {
+			t.Fatalf("walked %v, want %v", walked, want)
+		}
+		// A scope and a cursor together.
+		list, next, err := s.IncidentsIn(ctx, Scope{Homes: map[string]bool{"h1": true, "h2": true}}, IncidentPage{OpenOnly: true, Limit: 1})
+		must(t, err)
+		if len(list) != 1 || list[0].HomeID != "h2" || next == nil {
+			t.Fatalf("scoped first page %v next %v", list, next)
+		}
+		list, next, err = s.IncidentsIn(ctx, Scope{Homes: map[string]bool{"h1": true, "h2": true}}, IncidentPage{OpenOnly: true, Limit: 1, After: next})
+		must(t, err)
+		if len(list) != 1 || list[0].HomeID != "h1" || next != nil {
+			t.Fatalf("scoped second page %v next %v", list, next)
 		}
 	})
 }

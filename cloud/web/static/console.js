@@ -35,6 +35,7 @@
       c_age_1to24: '1–24 小时',
       c_age_o24: '超过 24 小时',
       c_none: '没有符合条件的事件',
+      c_more: '仅统计最近变动的 200 件；更早的请按状态筛选或通过 API 分页查看',
       c_age: '已 {dur}',
       c_openedAt: '{time} 发现',
       c_escStep: '已升级到第 {n} 步',
@@ -169,6 +170,7 @@
       c_age_1to24: '1–24 h',
       c_age_o24: 'Over 24 h',
       c_none: 'No incidents match',
+      c_more: 'Counting only the 200 most recently changed; page through the API for older ones',
       c_age: 'open {dur}',
       c_openedAt: 'opened {time}',
       c_escStep: 'escalated to step {n}',
@@ -555,6 +557,8 @@
     var p = problem(open);
     if (p) { body.appendChild(p); return; }
     var openList = open.body.incidents || [];
+    // The API pages; the overview reads one page and says so rather than undercount.
+    var truncated = !!open.body.next;
 
     var counts = h('ul', { class: 'c-counts', 'aria-label': t('c_countsLabel') });
     OPEN.forEach(function (st) {
@@ -582,6 +586,7 @@
     if (ui.filter !== 'open' && ui.filter !== 'all') list = list.filter(function (i) { return i.state === ui.filter; });
     list = list.slice().sort(byUrgency);
     if (!list.length) body.appendChild(h('p', { class: 'alerts-empty c-empty', text: t('c_none') }));
+    if (truncated || (all && all.body && all.body.next)) body.appendChild(h('p', { class: 'c-more', role: 'note', text: t('c_more') }));
     var ol = h('ol', { class: 'c-incidents' });
     list.forEach(function (inc) { ol.appendChild(incidentRow(inc)); });
     body.appendChild(ol);
