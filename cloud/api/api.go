@@ -105,6 +105,8 @@ type Server struct {
 	// NotifyMedia are the channels a family member may choose (cloud/paging's
 	// Media); nil: in-app only.
 	NotifyMedia []string
+	// PushKey is the VAPID public key when Web Push is set up.
+	PushKey string
 	// SecureCookies marks the session cookie Secure; on in production behind TLS,
 	// off for the loopback demo where browsers would drop a Secure cookie on http.
 	SecureCookies bool

@@ -43,7 +43,11 @@ func (s *Server) media() []string {
 }
 
 func (s *Server) notificationsJSON(p store.NotifyPrefs) fiber.Map {
-	return fiber.Map{"notifications": p, "available": fiber.Map{"channels": s.media(), "kinds": store.NotifyKinds}}
+	available := fiber.Map{"channels": s.media(), "kinds": store.NotifyKinds}
+	if s.PushKey != "" {
+		available["webpush_key"] = s.PushKey // the browser subscribes with it
+	}
+	return fiber.Map{"notifications": p, "available": available}
 }
 
 // notifications shows the caller's choice of how to be told, and what they can choose from.

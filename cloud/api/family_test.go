@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,4 +133,30 @@ func TestFamilyNotices(t *testing.T) {
 			t.Errorf("limit=0: %d, want 400", st)
 		}
 	})
+}
+
+// With Web Push set up the family member's settings carry the key to subscribe
+// with; without it there is none to offer.
+func TestNotificationsOfferPushKey(t *testing.T) {
+	f := newFixture(t)
+	fam := f.as("family")
+	if code, body := fam("GET", "/api/v1/me/notifications", ""); code != 200 || body["available"].(map[string]any)["webpush_key"] != nil {
+		t.Fatalf("without Web Push: %d %v", code, body)
+	}
+	f.srv.NotifyMedia, f.srv.PushKey = []string{"inapp", "webpush"}, "BPUBLICKEY"
+	code, body := fam("GET", "/api/v1/me/notifications", "")
+	av, _ := body["available"].(map[string]any)
+	if code != 200 || av["webpush_key"] != "BPUBLICKEY" {
+		t.Fatalf("with Web Push: %d %v", code, body)
+	}
+	// Choosing it without this browser's subscription names the field.
+	code, body = fam("PUT", "/api/v1/me/notifications", `{"channels":["webpush"],"kinds":["status"]}`)
+	if code != 400 || errField(body) != "webpush" {
+		t.Fatalf("webpush without a subscription: %d %v", code, body)
+	}
+	sub := `{"endpoint":"https://push.example.net/s/1","keys":{"p256dh":"BKEY","auth":"AUTH"}}`
+	code, body = fam("PUT", "/api/v1/me/notifications", fmt.Sprintf(`{"channels":["webpush"],"kinds":["status"],"webpush":%q}`, sub))
+	if code != 200 || body["notifications"].(map[string]any)["webpush"] != sub {
+		t.Fatalf("webpush with a subscription: %d %v", code, body)
+	}
 }

@@ -61,6 +61,13 @@ type Notify struct {
 		AgentID    int64  `yaml:"agent_id"`
 		BaseURL    string `yaml:"base_url"`
 	} `yaml:"wecom"`
+	// WebPush: VAPID keys from `shouwang-cloud vapid-keys`; subscriber is a real
+	// mailto: or https: contact (Apple refuses placeholders).
+	WebPush *struct {
+		Subscriber      string `yaml:"subscriber"`
+		VAPIDPublicKey  string `yaml:"vapid_public_key"`
+		VAPIDPrivateKey string `yaml:"vapid_private_key"`
+	} `yaml:"web_push"`
 	Email *struct {
 		Addr     string `yaml:"addr"`
 		From     string `yaml:"from"`

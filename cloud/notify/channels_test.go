@@ -676,6 +676,22 @@ func TestWebPushValidate(t *testing.T) {
 			t.Errorf("Subscriber %q: %v, want %q", sub, err, want)
 		}
 	}
+	priv, pub, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ pub, priv, want string }{
+		{pub, priv, ""},
+		{pub[:20], priv, "VAPIDPublicKey is not a base64url uncompressed P-256 point"},
+		{priv, priv, "VAPIDPublicKey is not a base64url uncompressed P-256 point"},
+		{pub, pub, "VAPIDPrivateKey is not a base64url 32-byte P-256 scalar"},
+		{pub, "not base64!", "VAPIDPrivateKey is not a base64url 32-byte P-256 scalar"},
+	} {
+		err := WebPushConfig{Subscriber: "mailto:ops@shouwang-care.cn", VAPIDPublicKey: c.pub, VAPIDPrivateKey: c.priv}.Validate()
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("keys %.12s…/%.12s…: %v, want %q", c.pub, c.priv, err, c.want)
+		}
+	}
 }
 
 // ---- in-app ----

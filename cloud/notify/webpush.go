@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,9 +51,13 @@ func (c WebPushConfig) Validate() error {
 	}
 	if c.VAPIDPublicKey == "" {
 		errs = append(errs, "VAPIDPublicKey is empty (webpush.GenerateVAPIDKeys makes a pair)")
+	} else if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c.VAPIDPublicKey, "=")); err != nil || len(b) != 65 || b[0] != 4 {
+		errs = append(errs, "VAPIDPublicKey is not a base64url uncompressed P-256 point (65 bytes starting 0x04)")
 	}
 	if c.VAPIDPrivateKey == "" {
 		errs = append(errs, "VAPIDPrivateKey is empty")
+	} else if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c.VAPIDPrivateKey, "=")); err != nil || len(b) != 32 {
+		errs = append(errs, "VAPIDPrivateKey is not a base64url 32-byte P-256 scalar")
 	}
 	if c.TTL < 0 {
 		errs = append(errs, "TTL is negative")

@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	webpush "github.com/SherClockHolmes/webpush-go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/shouwang-care/shouwang/cloud/config"
@@ -211,5 +213,32 @@ wecom: {corp_id: ww0123456789abcdef, corp_secret: app-secret, agent_id: 1000002,
 		if !slices.Equal(got, w) {
 			t.Errorf("%s was kept %v, want %v (newest first)", user, got, w)
 		}
+	}
+}
+
+// Web Push set up in the config is offered to family members with the key their
+// browser subscribes with; a wrong key stops the start naming what is wrong.
+func TestWebPushOffered(t *testing.T) {
+	priv, pub, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg config.Notify
+	if err := yaml.Unmarshal([]byte(fmt.Sprintf("web_push: {subscriber: \"mailto:ops@shouwang-care.cn\", vapid_public_key: %q, vapid_private_key: %q}", pub, priv)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, &providers{}, notify.NewMemLog(), "http://shouwang.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Media(); !slices.Equal(got, []string{"inapp", "webpush"}) || p.PushKey() != pub {
+		t.Errorf("media %v, key %q; want inapp, webpush and the configured key", got, p.PushKey())
+	}
+	cfg.WebPush.VAPIDPrivateKey = pub
+	if _, err := New(cfg, &providers{}, notify.NewMemLog(), "http://shouwang.test"); err == nil || !strings.Contains(err.Error(), "VAPIDPrivateKey") {
+		t.Errorf("a public key as the private one: %v", err)
+	}
+	if p, err := New(config.Notify{}, &providers{}, notify.NewMemLog(), ""); err != nil || p.PushKey() != "" {
+		t.Errorf("without web_push: key %q, %v", p.PushKey(), err)
 	}
 }

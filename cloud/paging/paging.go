@@ -22,10 +22,12 @@ import (
 type Pager struct {
 	n       *notify.Notifier
 	baseURL string
+	pushKey string
 }
 
 // New builds the channels named in cfg (in-app always) and the notifier.
 func New(cfg config.Notify, hub notify.Publisher, log notify.Log, baseURL string) (*Pager, error) {
+	p := &Pager{baseURL: strings.TrimSuffix(baseURL, "/")}
 	inapp, err := notify.NewInApp(notify.InAppConfig{Publisher: hub})
 	if err != nil {
 		return nil, err
@@ -53,6 +55,11 @@ func New(cfg config.Notify, hub notify.Publisher, log notify.Log, baseURL string
 	if c := cfg.WeCom; c != nil {
 		errs = append(errs, add(notify.NewWeCom(notify.WeComConfig{CorpID: c.CorpID, CorpSecret: c.CorpSecret, AgentID: c.AgentID, BaseURL: c.BaseURL})))
 	}
+	if c := cfg.WebPush; c != nil {
+		errs = append(errs, add(notify.NewWebPush(notify.WebPushConfig{Subscriber: c.Subscriber,
+			VAPIDPublicKey: c.VAPIDPublicKey, VAPIDPrivateKey: c.VAPIDPrivateKey})))
+		p.pushKey = c.VAPIDPublicKey
+	}
 	if c := cfg.Email; c != nil {
 		errs = append(errs, add(notify.NewEmail(notify.EmailConfig{Addr: c.Addr, From: c.From, Username: c.Username, Password: c.Password})))
 	}
@@ -63,8 +70,12 @@ func New(cfg config.Notify, hub notify.Publisher, log notify.Log, baseURL string
 	if err != nil {
 		return nil, err
 	}
-	return &Pager{n: n, baseURL: strings.TrimSuffix(baseURL, "/")}, nil
+	p.n = n
+	return p, nil
 }
+
+// PushKey is the VAPID public key a browser subscribes with; "" without Web Push.
+func (p *Pager) PushKey() string { return p.pushKey }
 
 // Notifier exposes the notify layer (metrics).
 func (p *Pager) Notifier() *notify.Notifier { return p.n }

@@ -245,6 +245,7 @@ func (s *Service) Run(ctx context.Context) error {
 		srv.Registry.Logins = s.logins
 	}
 	srv.NotifyMedia = s.pager.Media()
+	srv.PushKey = s.pager.PushKey()
 	changes := make(chan incidentChange, 256)
 	srv.Changed = func(inc store.Incident, action string) {
 		select {

@@ -2,6 +2,7 @@
 // alerts to grid workers and serves the web app.
 //
 //	shouwang-cloud [--config FILE] [--demo]
+//	shouwang-cloud vapid-keys    # a Web Push key pair for notify.web_push
 package main
 
 import (
@@ -12,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	webpush "github.com/SherClockHolmes/webpush-go"
 
 	"github.com/shouwang-care/shouwang/cloud/config"
 	"github.com/shouwang-care/shouwang/cloud/service"
@@ -25,6 +28,15 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "vapid-keys" {
+		priv, pub, err := webpush.GenerateVAPIDKeys()
+		if err != nil {
+			return fmt.Errorf("vapid-keys: %w", err)
+		}
+		// Keep the pair: a new one invalidates every browser's subscription.
+		fmt.Printf("notify:\n  web_push:\n    subscriber: \"mailto:ops@your-domain\"\n    vapid_public_key: %q\n    vapid_private_key: %q\n", pub, priv)
+		return nil
+	}
 	fs := flag.NewFlagSet("shouwang-cloud", flag.ContinueOnError)
 	path := fs.String("config", os.Getenv("SHOUWANG_CLOUD_CONFIG"), "config file (YAML); empty runs everything embedded")
 	demo := fs.Bool("demo", false, "seed a demo grid, worker, home and gateway, and write the simulated edge's config")

@@ -90,7 +90,8 @@
       fam_errNoChannel: '请至少选择一种通知方式，或取消所有通知',
       fam_errPhone: '请输入 11 位手机号码',
       fam_errEmail: '请输入有效的电子邮箱',
-      fam_errWecom: '请输入企业微信账号'
+      fam_errWecom: '请输入企业微信账号',
+      fam_errPush: '这个浏览器无法开启推送（未允许通知，或不支持）。请改用短信或企业微信。'
     },
     en: {
       fam_tab: 'Family',
@@ -172,7 +173,8 @@
       fam_errNoChannel: 'Choose at least one channel, or switch every kind off',
       fam_errPhone: 'Enter an 11-digit mobile number',
       fam_errEmail: 'Enter a valid e-mail address',
-      fam_errWecom: 'Enter your WeCom user ID'
+      fam_errWecom: 'Enter your WeCom user ID',
+      fam_errPush: 'This browser cannot receive push messages (notifications not allowed, or not supported). Choose SMS or WeCom instead.'
     }
   });
 
@@ -182,7 +184,7 @@
   // The address a channel needs, and its field.
   var ADDRESS = { sms: 'phone', email: 'email', wecom: 'wecom_user' };
   var ADDRESS_LABEL = { phone: 'fam_phone', email: 'fam_email', wecom_user: 'fam_wecom' };
-  var FIELD_ERROR = { phone: 'fam_errPhone', email: 'fam_errEmail', wecom_user: 'fam_errWecom', channels: 'fam_errNoChannel' };
+  var FIELD_ERROR = { phone: 'fam_errPhone', email: 'fam_errEmail', wecom_user: 'fam_errWecom', channels: 'fam_errNoChannel', webpush: 'fam_errPush' };
 
   // ------------------------------------------------------------------ data
   //
@@ -714,7 +716,7 @@
     form.appendChild(h('button', { type: 'submit', class: 'step-btn', id: 'fam-notify-submit', text: t('fam_save') }));
     form.addEventListener('submit', function (e) {
       e.preventDefault();
-      submitPrefs(form);
+      submitPrefs(form, available);
     });
     return form;
   }
@@ -723,7 +725,23 @@
     return Array.prototype.map.call(form.querySelectorAll('input[name="' + name + '"]:checked'), function (i) { return i.value; });
   }
 
-  function submitPrefs(form) {
+  // This browser's push subscription as JSON, made with the cloud's VAPID key;
+  // rejects when the browser cannot or the person does not allow it.
+  function pushSubscription(key) {
+    if (!('serviceWorker' in navigator) || !('PushManager' in window) || !window.isSecureContext) {
+      return Promise.reject(new Error('unsupported'));
+    }
+    var raw = atob(key.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((key.length + 3) % 4));
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return navigator.serviceWorker.ready.then(function (reg) {
+      return reg.pushManager.getSubscription().then(function (sub) {
+        return sub || reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytes });
+      });
+    }).then(function (sub) { return JSON.stringify(sub); });
+  }
+
+  function submitPrefs(form, available) {
     var body = { channels: values(form, 'channel'), kinds: values(form, 'kind'), lang: sw.lang() };
     Object.keys(ADDRESS).forEach(function (c) {
       var f = form.querySelector('input[name="' + ADDRESS[c] + '"]');
@@ -733,7 +751,11 @@
     btn.disabled = true;
     btn.textContent = t('fam_saving');
     var gen = sw.gen();
-    sw.api('PUT', '/api/v1/me/notifications', body).then(function (r) {
+    var wantPush = body.channels.indexOf('webpush') >= 0 && available && available.webpush_key;
+    var ready = wantPush ? pushSubscription(available.webpush_key).then(function (sub) { body.webpush = sub; }, function () {
+      // Refused or unsupported: saved without it, and the server names the field.
+    }) : Promise.resolve();
+    ready.then(function () { return sw.api('PUT', '/api/v1/me/notifications', body); }).then(function (r) {
       if (gen !== sw.gen()) return;
       if (r.status === 200) {
         prefsMessage = { key: 'fam_saved' };

@@ -10,7 +10,7 @@
  */
 'use strict';
 
-var VERSION = 'v2';
+var VERSION = 'v3';
 var CACHE = 'shouwang-shell-' + VERSION;
 var SHELL = ['/', '/index.html', '/app.js', '/family.js', '/console.js', '/app.css', '/icon.svg', '/manifest.webmanifest'];
 var NETWORK_TIMEOUT_MS = 4000;
@@ -67,4 +67,26 @@ self.addEventListener('fetch', function (event) {
     return;
   }
   if (isShell(url)) event.respondWith(networkFirst(req, url.pathname));
+});
+
+// Web Push (family members who chose it): show the message; a tap opens its page.
+// The payload is cloud/notify's WebPushPayload: {title, body, url, tag, key}.
+self.addEventListener('push', function (event) {
+  var m = {};
+  try { m = event.data ? event.data.json() : {}; } catch (e) { m = { body: event.data ? event.data.text() : '' }; }
+  event.waitUntil(self.registration.showNotification(m.title || '守望 Shouwang', {
+    body: m.body || '', tag: m.tag || m.key || undefined, data: { url: m.url || '/' }, icon: '/icon.svg',
+    requireInteraction: !!m.urgent
+  }));
+});
+
+self.addEventListener('notificationclick', function (event) {
+  event.notification.close();
+  var url = (event.notification.data && event.notification.data.url) || '/';
+  event.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then(function (list) {
+    for (var i = 0; i < list.length; i++) {
+      if ('focus' in list[i]) { list[i].navigate(url); return list[i].focus(); }
+    }
+    return self.clients.openWindow(url);
+  }));
 });
