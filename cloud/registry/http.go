@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/shouwang-care/shouwang/cloud/authz"
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
@@ -59,25 +60,26 @@ type Handlers struct {
 }
 
 // Routes mounts the registry API on r (the /api/v1 group). auth must set
-// c.Locals("user") to a store.User; every route but POST /claim needs it and an
-// admin role. POST /claim is for gateways during installation: it has no session,
+// c.Locals("user") to a store.User; every route but POST /claim needs it and a role
+// the authz table allows. POST /claim is for gateways during installation: it has no session,
 // so it is throttled per IP and the code itself is the credential.
 func Routes(r fiber.Router, auth fiber.Handler, s Store, log *slog.Logger) *Handlers {
 	h := &Handlers{store: s, log: log, throttle: newThrottle(10, 15*time.Minute), now: time.Now}
 	r.Post("/claim", h.claim)
-	r.Get("/grids", auth, admin, h.grids)
-	r.Get("/grids/:id", auth, admin, h.grid)
-	r.Get("/workers", auth, admin, h.workers)
-	r.Get("/workers/:id", auth, admin, h.worker)
-	r.Put("/workers/:id/duty", auth, admin, h.duty)
-	r.Get("/homes", auth, admin, h.homes)
-	r.Get("/homes/:id", auth, admin, h.home)
-	r.Post("/homes/:id/claim-codes", auth, admin, h.claimCode)
-	r.Get("/residents", auth, admin, h.residents)
-	r.Get("/residents/:id", auth, admin, h.resident)
-	r.Post("/gateways/:id/revoke", auth, admin, h.revoke)
-	r.Post("/registry/import", auth, admin, h.importCSV)
-	r.Get("/registry/export", auth, admin, h.exportCSV)
+	read, manage, provision := can(authz.ReadRegistry), can(authz.ManageRegistry), can(authz.ProvisionDevice)
+	r.Get("/grids", auth, read, h.grids)
+	r.Get("/grids/:id", auth, read, h.grid)
+	r.Get("/workers", auth, read, h.workers)
+	r.Get("/workers/:id", auth, read, h.worker)
+	r.Put("/workers/:id/duty", auth, manage, h.duty)
+	r.Get("/homes", auth, read, h.homes)
+	r.Get("/homes/:id", auth, read, h.home)
+	r.Post("/homes/:id/claim-codes", auth, provision, h.claimCode)
+	r.Get("/residents", auth, read, h.residents)
+	r.Get("/residents/:id", auth, read, h.resident)
+	r.Post("/gateways/:id/revoke", auth, provision, h.revoke)
+	r.Post("/registry/import", auth, manage, h.importCSV)
+	r.Get("/registry/export", auth, manage, h.exportCSV)
 	return h
 }
 
@@ -90,14 +92,15 @@ func jsonError(c *fiber.Ctx, status int, code, msg, field string) error {
 	return c.Status(status).JSON(fiber.Map{"error": e})
 }
 
-// admin refuses everyone but admins until the role/ownership rules cover the
-// registry.
-func admin(c *fiber.Ctx) error {
-	u, ok := c.Locals("user").(store.User)
-	if !ok || u.Role != "admin" {
-		return jsonError(c, fiber.StatusForbidden, "forbidden", "the registry is for admins only", "")
+// can admits the roles the one authorization table (cloud/authz) allows a.
+func can(a authz.Action) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		u, ok := c.Locals("user").(store.User)
+		if !ok || !authz.Allowed(u.Role, a) {
+			return jsonError(c, fiber.StatusForbidden, "forbidden", "your role ("+u.Role+") may not do "+string(a), "")
+		}
+		return c.Next()
 	}
-	return c.Next()
 }
 
 // pageOf reads ?limit=&offset=; msg and field describe a bad value.

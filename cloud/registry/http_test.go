@@ -203,10 +203,17 @@ func TestImportExport500Households(t *testing.T) {
 func TestRegistryHTTPRefusals(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		a, _ := app(s)
-		for _, path := range []string{"/api/v1/grids", "/api/v1/homes/h1", "/api/v1/registry/export"} {
-			r := call(t, a, "GET", path, "worker", "", nil)
-			if r.status != 403 || r.json(t)["error"].(map[string]any)["code"] != "forbidden" {
-				t.Errorf("%s as worker: %d %s", path, r.status, r.body)
+		// Every role but admin, on reads, writes and provisioning: the registry is
+		// not scoped to a community, so the authz table keeps it to admins.
+		for _, role := range []string{"supervisor", "worker", "technician", "family", "resident"} {
+			for _, rt := range []struct{ method, path string }{
+				{"GET", "/api/v1/grids"}, {"GET", "/api/v1/homes/h1"}, {"GET", "/api/v1/residents"}, {"GET", "/api/v1/registry/export"},
+				{"PUT", "/api/v1/workers/w-a/duty"}, {"POST", "/api/v1/homes/h1/claim-codes"}, {"POST", "/api/v1/gateways/gw-x/revoke"},
+			} {
+				r := call(t, a, rt.method, rt.path, role, "", nil)
+				if r.status != 403 || r.json(t)["error"].(map[string]any)["code"] != "forbidden" {
+					t.Errorf("%s %s as %s: %d %s", rt.method, rt.path, role, r.status, r.body)
+				}
 			}
 		}
 		if r := call(t, a, "GET", "/api/v1/grids", "", "", nil); r.status != 401 {
