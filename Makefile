@@ -43,7 +43,7 @@ clean:
 	rm -rf bin dist var
 
 # ---- operations (deploy/, docs/operations) -----------------------------------
-GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@latest
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0 # pinned; as scripts/test.sh
 # Debian versions: v1.2.3 → 1.2.3; an untagged build → 0.0.0+<describe>.
 PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v\([0-9]\)/\1/' -e '/^[0-9]*\.[0-9]*\.[0-9]/!s/^/0.0.0+/')
 
