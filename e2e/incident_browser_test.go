@@ -132,7 +132,20 @@ func (b *browser) waitPage(what string, ok func(incidentPageView) bool) incident
 
 func (b *browser) click(what, sel string) {
 	b.t.Helper()
-	b.do(what, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	// A live update may redraw the view between finding the element and clicking it
+	// (CDP then reports the node gone); a person's tap lands on the redrawn one, so
+	// look it up again.
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(b.ctx, browserWait)
+		err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "Could not find node") {
+			b.t.Fatalf("%s: %v", what, err)
+		}
+	}
 }
 
 func hasAll(have []string, want ...string) bool {
