@@ -89,20 +89,7 @@ func (v *viewer) seesMessage(ctx context.Context, m live.Message) bool {
 // audit records that the viewer read object of each home (one row per home).
 func (s *Server) audit(c *fiber.Ctx, object string, homes ...string) error {
 	u := c.Locals("user").(store.User)
-	reason := c.Get("X-Shouwang-Reason", "duty")
-	if len(reason) > 200 {
-		reason = reason[:200]
-	}
-	seen := map[string]bool{}
-	var entries []store.AuditEntry
-	now := time.Now()
-	for _, h := range homes {
-		if h == "" || seen[h] {
-			continue
-		}
-		seen[h] = true
-		entries = append(entries, store.AuditEntry{At: now, Actor: u.Username, Action: "read", HomeID: h, Object: object, Reason: reason})
-	}
+	entries := store.ReadEntries(u.Username, object, c.Get("X-Shouwang-Reason", "duty"), time.Now(), homes...)
 	// Fail closed: a read that cannot be recorded is not served.
 	return s.access.Audit(c.UserContext(), entries...)
 }

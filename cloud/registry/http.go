@@ -38,6 +38,7 @@ type Store interface {
 	CreateClaimCode(ctx context.Context, homeID, codeHash, by string, now, expires time.Time) error
 	ClaimGateway(ctx context.Context, codeHash, gatewayID, secretHash string, now time.Time, beforeCommit ...func(home string) error) (string, error)
 	RevokeGateway(ctx context.Context, id string, now time.Time) error
+	Audit(ctx context.Context, entries ...store.AuditEntry) error
 }
 
 // Logins is the broker's side of a gateway's credentials: a claim makes the login,
@@ -124,7 +125,11 @@ func pageOf(c *fiber.Ctx) (limit, offset int, msg, field string) {
 }
 
 // list answers a paginated list of key, each item through view.
-func list[T, V any](c *fiber.Ctx, key string, get func(ctx context.Context, limit, offset int) ([]T, error), view func(T) V) error {
+// audited names the home of a listed record whose read is personal data (nil: staff
+// or grid data, not audited).
+type audited[T any] func(T) string
+
+func list[T, V any](c *fiber.Ctx, h *Handlers, key string, get func(ctx context.Context, limit, offset int) ([]T, error), view func(T) V, homeOf audited[T]) error {
 	limit, offset, msg, field := pageOf(c)
 	if msg != "" {
 		return jsonError(c, fiber.StatusBadRequest, "bad_request", msg, field)
@@ -133,6 +138,15 @@ func list[T, V any](c *fiber.Ctx, key string, get func(ctx context.Context, limi
 	if err != nil {
 		return err
 	}
+	if homeOf != nil {
+		homes := make([]string, len(items))
+		for i, it := range items {
+			homes[i] = homeOf(it)
+		}
+		if err := h.auditRead(c, "registry:"+key, homes...); err != nil {
+			return err
+		}
+	}
 	out := make([]V, len(items))
 	for i, it := range items {
 		out[i] = view(it)
@@ -140,7 +154,7 @@ func list[T, V any](c *fiber.Ctx, key string, get func(ctx context.Context, limi
 	return c.JSON(fiber.Map{key: out, "limit": limit, "offset": offset})
 }
 
-func one[T, V any](c *fiber.Ctx, what string, get func(ctx context.Context, id string) (T, error), view func(T) V) error {
+func one[T, V any](c *fiber.Ctx, h *Handlers, what string, get func(ctx context.Context, id string) (T, error), view func(T) V, homeOf audited[T]) error {
 	v, err := get(c.UserContext(), c.Params("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no "+what+" "+c.Params("id"), "id")
@@ -148,7 +162,24 @@ func one[T, V any](c *fiber.Ctx, what string, get func(ctx context.Context, id s
 	if err != nil {
 		return err
 	}
+	if homeOf != nil {
+		if err := h.auditRead(c, "registry:"+what+":"+c.Params("id"), homeOf(v)); err != nil {
+			return err
+		}
+	}
 	return c.JSON(fiber.Map{what: view(v)})
+}
+
+// auditRead records that the caller read object about each home, as every read of
+// a resident's data is (cloud/api does the same for its routes). Fail closed: a read
+// that cannot be recorded is not served.
+func (h *Handlers) auditRead(c *fiber.Ctx, object string, homes ...string) error {
+	u, _ := c.Locals("user").(store.User)
+	entries := store.ReadEntries(u.Username, object, c.Get("X-Shouwang-Reason", "registry"), h.now(), homes...)
+	if err := h.store.Audit(c.UserContext(), entries...); err != nil {
+		return fmt.Errorf("audit %s: %w", object, err)
+	}
+	return nil
 }
 
 type gridJSON struct {
@@ -226,20 +257,28 @@ func residentView(r store.Resident) residentJSON {
 	return residentJSON{ID: r.ID, HomeID: r.HomeID, Name: r.Name, Phone: r.Phone, Contacts: cs}
 }
 
-func (h *Handlers) grids(c *fiber.Ctx) error { return list(c, "grids", h.store.Grids, gridView) }
-func (h *Handlers) grid(c *fiber.Ctx) error  { return one(c, "grid", h.store.Grid, gridView) }
-func (h *Handlers) workers(c *fiber.Ctx) error {
-	return list(c, "workers", h.store.Workers, workerView)
+func (h *Handlers) grids(c *fiber.Ctx) error {
+	return list(c, h, "grids", h.store.Grids, gridView, nil)
 }
-func (h *Handlers) worker(c *fiber.Ctx) error { return one(c, "worker", h.store.Worker, workerView) }
-func (h *Handlers) homes(c *fiber.Ctx) error  { return list(c, "homes", h.store.Homes, homeView) }
-func (h *Handlers) home(c *fiber.Ctx) error   { return one(c, "home", h.store.HomeRecord, homeView) }
+func (h *Handlers) grid(c *fiber.Ctx) error { return one(c, h, "grid", h.store.Grid, gridView, nil) }
+func (h *Handlers) workers(c *fiber.Ctx) error {
+	return list(c, h, "workers", h.store.Workers, workerView, nil)
+}
+func (h *Handlers) worker(c *fiber.Ctx) error {
+	return one(c, h, "worker", h.store.Worker, workerView, nil)
+}
+func (h *Handlers) homes(c *fiber.Ctx) error {
+	return list(c, h, "homes", h.store.Homes, homeView, func(r store.HomeRecord) string { return r.ID })
+}
+func (h *Handlers) home(c *fiber.Ctx) error {
+	return one(c, h, "home", h.store.HomeRecord, homeView, func(r store.HomeRecord) string { return r.ID })
+}
 func (h *Handlers) residents(c *fiber.Ctx) error {
-	return list(c, "residents", h.store.Residents, residentView)
+	return list(c, h, "residents", h.store.Residents, residentView, func(r store.Resident) string { return r.HomeID })
 }
 
 func (h *Handlers) resident(c *fiber.Ctx) error {
-	return one(c, "resident", func(ctx context.Context, id string) (residentJSON, error) {
+	return one(c, h, "resident", func(ctx context.Context, id string) (residentJSON, error) {
 		r, err := h.store.Resident(ctx, id)
 		if err != nil {
 			return residentJSON{}, err
@@ -254,7 +293,7 @@ func (h *Handlers) resident(c *fiber.Ctx) error {
 			v.Family[i] = familyJSON{f.ID, f.Name, f.Relation, f.Phone}
 		}
 		return v, nil
-	}, func(v residentJSON) residentJSON { return v })
+	}, func(v residentJSON) residentJSON { return v }, func(v residentJSON) string { return v.HomeID })
 }
 
 type dutyRequest struct {
@@ -274,7 +313,7 @@ func (h *Handlers) duty(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return one(c, "worker", h.store.Worker, workerView)
+	return one(c, h, "worker", h.store.Worker, workerView, nil)
 }
 
 func (h *Handlers) importCSV(c *fiber.Ctx) error {
@@ -311,6 +350,14 @@ func (h *Handlers) importCSV(c *fiber.Ctx) error {
 func (h *Handlers) exportCSV(c *fiber.Ctx) error {
 	reg, err := h.store.ExportRegistry(c.UserContext())
 	if err != nil {
+		return err
+	}
+	// Everything about every resident, medical notes included: one row per home.
+	homes := make([]string, len(reg.Homes))
+	for i, r := range reg.Homes {
+		homes[i] = r.ID
+	}
+	if err := h.auditRead(c, "registry:export", homes...); err != nil {
 		return err
 	}
 	var b bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,30 @@ func TestImportExport500Households(t *testing.T) {
 		}
 		if w := call(t, a, "GET", "/api/v1/workers?limit=1&offset=1", "admin", "", nil).json(t)["workers"].([]any); len(w) != 1 || w[0].(map[string]any)["id"] != "w-a-backup" {
 			t.Fatalf("%v", w)
+		}
+
+		// Every read of residents' data above left a row in each home's audit trail;
+		// grids and workers are not residents' data.
+		for home, want := range map[string][]string{
+			"h-0003": {"registry:export", "registry:export", "registry:resident:r-0003"},
+			"h-0498": {"registry:export", "registry:export", "registry:homes"},
+			"h-0100": {"registry:export", "registry:export"},
+		} {
+			log, err := s.AuditLog(context.Background(), home, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range log {
+				if e.Actor != "admin-user" || e.Action != "read" {
+					t.Errorf("%s: audit row %+v", home, e)
+				}
+				got = append(got, e.Object)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s audit trail %v, want %v", home, got, want)
+			}
 		}
 	})
 }

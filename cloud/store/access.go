@@ -150,6 +150,24 @@ type AuditEntry struct {
 	Hash     string    `json:"hash"`
 }
 
+// ReadEntries are the audit rows of one read of object about homes: one per home,
+// blanks and repeats dropped; reason is cut to 200 bytes.
+func ReadEntries(actor, object, reason string, at time.Time, homes ...string) []AuditEntry {
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	seen := map[string]bool{}
+	var entries []AuditEntry
+	for _, h := range homes {
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		entries = append(entries, AuditEntry{At: at, Actor: actor, Action: "read", HomeID: h, Object: object, Reason: reason})
+	}
+	return entries
+}
+
 func auditHash(e AuditEntry) string {
 	h := sha256.New()
 	for _, f := range []string{e.PrevHash, strconv.FormatInt(e.Seq, 10), strconv.FormatInt(ms(e.At), 10), e.Actor, e.Action, e.HomeID, e.Object, e.Reason} {
