@@ -277,7 +277,11 @@ func (s *Server) login(c *fiber.Ctx) error {
 	}
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: tok, Path: "/", HTTPOnly: true, Secure: s.SecureCookies,
 		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
-	return c.JSON(fiber.Map{"user": userJSON(u)})
+	out, err := s.selfJSON(c, u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"user": out})
 }
 
 func (s *Server) logout(c *fiber.Ctx) error {
@@ -374,7 +378,32 @@ func userJSON(u store.User) fiber.Map {
 }
 
 func (s *Server) me(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"user": userJSON(c.Locals("user").(store.User))})
+	out, err := s.selfJSON(c, c.Locals("user").(store.User))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"user": out})
+}
+
+// selfJSON is what users learn of themselves (login, /me): a worker also whether
+// they are on duty, since they start and end their shift from the app.
+func (s *Server) selfJSON(c *fiber.Ctx, u store.User) (fiber.Map, error) {
+	out := userJSON(u)
+	ws, ok := s.store.(interface {
+		Worker(ctx context.Context, id string) (store.Worker, error)
+	})
+	if !ok || u.WorkerID == "" {
+		return out, nil
+	}
+	w, err := ws.Worker(c.UserContext(), u.WorkerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out["worker_id"], out["on_duty"] = w.ID, w.OnDuty
+	return out, nil
 }
 
 func (s *Server) alerts(c *fiber.Ctx) error {

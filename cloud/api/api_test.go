@@ -517,3 +517,22 @@ func TestIncidentPaging(t *testing.T) {
 		}
 	}
 }
+
+// A worker's /me says whether they are on duty, so the app can offer to end or
+// start the shift; others' /me has no such field.
+func TestMeCarriesDuty(t *testing.T) {
+	f := newFixture(t)
+	for user, want := range map[string]any{"worker": true, "tech": false, "family": nil, "admin": nil} {
+		code, body := f.as(user)("GET", "/api/v1/me", "")
+		u, _ := body["user"].(map[string]any)
+		if code != 200 || u["on_duty"] != want {
+			t.Errorf("%s: %d on_duty %v, want %v (%v)", user, code, u["on_duty"], want, body)
+		}
+	}
+	if err := f.store.SetOnDuty(context.Background(), "w1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := f.as("worker")("GET", "/api/v1/me", ""); body["user"].(map[string]any)["on_duty"] != false {
+		t.Errorf("after the shift ended: %v", body)
+	}
+}

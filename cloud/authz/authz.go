@@ -54,6 +54,9 @@ const (
 	// ChooseNotifications: how one is told of one's parent (channels, kinds), and
 	// the messages one was sent.
 	ChooseNotifications Action = "me.notifications"
+	// SetDuty starts or ends a shift: one's own (worker, technician) or that of a
+	// worker of one's community (supervisor).
+	SetDuty Action = "workers.duty"
 )
 
 var table = map[Action][]string{}
@@ -98,6 +101,7 @@ func init() {
 	allow(ReadEscalations, Admin, Supervisor)
 	allow(VerifyAudit, Admin)
 	allow(ReadFollowed, Family, Resident)
+	allow(SetDuty, Admin, Supervisor, Worker, Technician)
 	allow(ChooseNotifications, Family)
 }
 

@@ -72,7 +72,7 @@ func Routes(r fiber.Router, auth fiber.Handler, s Store, log *slog.Logger) *Hand
 	r.Get("/grids/:id", auth, read, h.grid)
 	r.Get("/workers", auth, read, h.workers)
 	r.Get("/workers/:id", auth, read, h.worker)
-	r.Put("/workers/:id/duty", auth, manage, h.duty)
+	r.Put("/workers/:id/duty", auth, can(authz.SetDuty), h.duty)
 	r.Get("/homes", auth, read, h.homes)
 	r.Get("/homes/:id", auth, read, h.home)
 	r.Post("/homes/:id/claim-codes", auth, provision, h.claimCode)
@@ -306,14 +306,52 @@ func (h *Handlers) duty(c *fiber.Ctx) error {
 		return jsonError(c, fiber.StatusBadRequest, "bad_request", `body must be JSON {"on_duty": true|false}`, "on_duty")
 	}
 	id := c.Params("id")
+	u := c.Locals("user").(store.User)
+	if ok, err := h.dutyOf(c.UserContext(), u, id); err != nil {
+		return err
+	} else if !ok {
+		// Someone else's worker answers like a missing one: an ID reveals nothing.
+		return jsonError(c, fiber.StatusNotFound, "not_found", "no worker "+id, "id")
+	}
 	err := h.store.SetOnDuty(c.UserContext(), id, *req.OnDuty)
 	if errors.Is(err, store.ErrNotFound) {
 		return jsonError(c, fiber.StatusNotFound, "not_found", "no worker "+id, "id")
+	}
+	if err == nil {
+		h.log.Info("duty changed", "worker", id, "on_duty", *req.OnDuty, "by", u.Username)
 	}
 	if err != nil {
 		return err
 	}
 	return one(c, h, "worker", h.store.Worker, workerView, nil)
+}
+
+// dutyOf reports whether u may start or end worker id's shift: admins anyone's,
+// workers and technicians their own, supervisors those of their community's grids.
+func (h *Handlers) dutyOf(ctx context.Context, u store.User, id string) (bool, error) {
+	switch u.Role {
+	case authz.Admin:
+		return true, nil
+	case authz.Worker, authz.Technician:
+		return u.WorkerID != "" && u.WorkerID == id, nil
+	case authz.Supervisor:
+		w, err := h.store.Worker(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		g, err := h.store.Grid(ctx, w.GridID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return u.Community != "" && g.Community == u.Community, nil
+	}
+	return false, nil
 }
 
 func (h *Handlers) importCSV(c *fiber.Ctx) error {

@@ -53,7 +53,7 @@ func app(s Store) (*fiber.App, *Handlers) {
 		if role == "" {
 			return c.SendStatus(fiber.StatusUnauthorized)
 		}
-		c.Locals("user", store.User{Username: role + "-user", Role: role})
+		c.Locals("user", store.User{Username: role + "-user", Role: role, WorkerID: c.Get("X-Worker"), Community: c.Get("X-Community")})
 		return c.Next()
 	}
 	h := Routes(a.Group("/api/v1"), auth, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -233,7 +233,7 @@ func TestRegistryHTTPRefusals(t *testing.T) {
 		for _, role := range []string{"supervisor", "worker", "technician", "family", "resident"} {
 			for _, rt := range []struct{ method, path string }{
 				{"GET", "/api/v1/grids"}, {"GET", "/api/v1/homes/h1"}, {"GET", "/api/v1/residents"}, {"GET", "/api/v1/registry/export"},
-				{"PUT", "/api/v1/workers/w-a/duty"}, {"POST", "/api/v1/homes/h1/claim-codes"}, {"POST", "/api/v1/gateways/gw-x/revoke"},
+				{"POST", "/api/v1/homes/h1/claim-codes"}, {"POST", "/api/v1/gateways/gw-x/revoke"},
 			} {
 				r := call(t, a, rt.method, rt.path, role, "", nil)
 				if r.status != 403 || r.json(t)["error"].(map[string]any)["code"] != "forbidden" {
@@ -275,6 +275,47 @@ func TestDutyToggle(t *testing.T) {
 		}
 		if r := call(t, a, "PUT", "/api/v1/workers/nobody/duty", "admin", "application/json", []byte(`{"on_duty": true}`)); r.status != 404 {
 			t.Fatalf("unknown worker: %d", r.status)
+		}
+
+		// Who else may: a worker their own shift, a supervisor their community's
+		// workers; anyone else's worker answers like a missing one.
+		must(t, s.PutGrid(ctx, store.Grid{ID: "g2", Name: "二网格", Community: "望江"}))
+		must(t, s.PutGrid(ctx, store.Grid{ID: "g3", Name: "三网格", Community: "闸弄口"}))
+		must(t, s.PutWorker(ctx, store.Worker{ID: "w2", GridID: "g2", Name: "王"}))
+		must(t, s.PutWorker(ctx, store.Worker{ID: "w3", GridID: "g3", Name: "赵"}))
+		for _, c := range []struct {
+			role, worker, community, target string
+			want                            int
+		}{
+			{"worker", "w2", "", "w2", 200},
+			{"technician", "w3", "", "w3", 200},
+			{"worker", "w2", "", "w3", 404},
+			{"worker", "", "", "w2", 404},
+			{"supervisor", "", "望江", "w2", 200},
+			{"supervisor", "", "望江", "w3", 404},
+			{"supervisor", "", "望江", "w1", 404}, // g1 has no community
+			{"supervisor", "", "", "w1", 404},
+			{"supervisor", "", "望江", "nobody", 404},
+			{"family", "", "", "w2", 403},
+			{"resident", "w2", "", "w2", 403},
+		} {
+			req := httptest.NewRequest("PUT", "/api/v1/workers/"+c.target+"/duty", strings.NewReader(`{"on_duty": true}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Role", c.role)
+			req.Header.Set("X-Worker", c.worker)
+			req.Header.Set("X-Community", c.community)
+			resp, err := a.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.want {
+				t.Errorf("%s (worker %q, community %q) on %s: %d, want %d", c.role, c.worker, c.community, c.target, resp.StatusCode, c.want)
+			}
+		}
+		for id, want := range map[string]bool{"w1": false, "w2": true, "w3": true} {
+			if w, err := s.Worker(ctx, id); err != nil || w.OnDuty != want {
+				t.Errorf("%s on duty %v (%v), want %v", id, w.OnDuty, err, want)
+			}
 		}
 	})
 }

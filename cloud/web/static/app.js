@@ -14,6 +14,11 @@
       langOtherLabel: 'Switch to English',
       largeText: '大字',
       logout: '退出',
+      dutyOn: '在岗',
+      dutyOff: '已下班',
+      dutyOnLabel: '您正在值班，新事件会派给您。点按下班',
+      dutyOffLabel: '您已下班，新事件不会先派给您。点按上岗',
+      dutyFailed: '未能切换值班状态：{msg}',
       loading: '正在加载…',
       live: '实时',
       offline: '离线',
@@ -200,6 +205,11 @@
       langOtherLabel: '切换到中文',
       largeText: 'Large text',
       logout: 'Log out',
+      dutyOn: 'On duty',
+      dutyOff: 'Off duty',
+      dutyOnLabel: 'You are on duty: new incidents are paged to you. Tap to end your shift',
+      dutyOffLabel: 'You are off duty: new incidents are not paged to you first. Tap to start your shift',
+      dutyFailed: 'Could not change your duty: {msg}',
       loading: 'Loading…',
       live: 'Live',
       offline: 'Offline',
@@ -592,6 +602,38 @@
   function renderUser() {
     var u = state.user;
     $('user-name').textContent = u ? (u.name || u.username || '') : '';
+    // Workers start and end their shift here: off duty, the escalation chain
+    // pages the backup first instead of them.
+    var duty = $('duty-toggle');
+    duty.hidden = !(u && u.worker_id && typeof u.on_duty === 'boolean');
+    if (duty.hidden) return;
+    duty.textContent = t(u.on_duty ? 'dutyOn' : 'dutyOff');
+    duty.setAttribute('aria-pressed', u.on_duty ? 'true' : 'false');
+    duty.setAttribute('aria-label', t(u.on_duty ? 'dutyOnLabel' : 'dutyOffLabel'));
+  }
+
+  function toggleDuty() {
+    var u = state.user;
+    if (!u || !u.worker_id) return;
+    var btn = $('duty-toggle');
+    btn.disabled = true;
+    var gen = state.gen;
+    api('PUT', '/api/v1/workers/' + encodeURIComponent(u.worker_id) + '/duty', { on_duty: !u.on_duty }).then(function (r) {
+      if (gen !== state.gen) return;
+      btn.disabled = false;
+      if (r.status === 200 && r.body && r.body.worker) {
+        u.on_duty = !!r.body.worker.on_duty;
+        $('user-status').textContent = '';
+      } else {
+        var msg = r.body && r.body.error && r.body.error.message ? r.body.error.message : String(r.status);
+        $('user-status').textContent = t('dutyFailed', { msg: msg });
+      }
+      renderUser();
+    }, function () {
+      if (gen !== state.gen) return;
+      btn.disabled = false;
+      $('user-status').textContent = t('dutyFailed', { msg: t('errNetwork') });
+    });
   }
 
   function show(view) {
@@ -1933,6 +1975,7 @@
       applyTextSize();
     });
     $('logout').addEventListener('click', onLogout);
+    $('duty-toggle').addEventListener('click', toggleDuty);
     $('login-form').addEventListener('submit', onLoginSubmit);
     $('incident-page').addEventListener('click', function (e) {
       var btn = e.target.closest && e.target.closest('[data-dismiss]');
