@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,7 @@ func TestConsoleSupervisorInBrowser(t *testing.T) {
 		s.PutGrid(ctx, store.Grid{ID: "grid-9", Name: "远方 1", Community: "远方社区"}),
 		s.PutHome(ctx, store.Home{ID: "home-9", GridID: "grid-9", Address: "远方 9-9-909", ResidentName: "赵大爷"}),
 		s.PutGateway(ctx, "gw-con-0009", "home-9", "x"),
+		s.PutWorker(ctx, store.Worker{ID: "w-9", GridID: "grid-9", Name: "远方网格员", OnDuty: true}),
 		s.CreateUser(ctx, store.User{ID: "u-sup", Username: "sup", Name: "孙主任", Role: "supervisor", Community: "近江社区", PasswordHash: hash}),
 	} {
 		if err != nil {
@@ -97,8 +99,8 @@ func TestConsoleSupervisorInBrowser(t *testing.T) {
 	b.open(c.svc.URL())
 	b.login("sup", pw)
 	v := b.waitConsole("the supervisor lands on the console overview", func(v consoleView) bool { return v.Section == "overview" })
-	if v.Tabs != "事件,指标,网关" {
-		t.Errorf("supervisor's console tabs %q, want 事件,指标,网关 (no registry, no audit)", v.Tabs)
+	if v.Tabs != "事件,指标,网关,值班" {
+		t.Errorf("supervisor's console tabs %q, want 事件,指标,网关,值班 (no registry, no audit)", v.Tabs)
 	}
 	b.do("live stream connected", chromedp.WaitVisible(chromedp.CSS(`#live-status[data-live="true"]`)))
 
@@ -141,9 +143,25 @@ func TestConsoleSupervisorInBrowser(t *testing.T) {
 		}
 	}
 
+	// Duty: her community's workers only, each with a shift switch that works.
+	b.click("duty", `.c-tab[data-section="duty"]`)
+	const dutyJS = `[...document.querySelectorAll('.c-reg-row[data-id]')].map(e => e.dataset.id + '|' + e.querySelector('.c-duty').getAttribute('aria-pressed'))`
+	waitJS(b, "the community's workers", dutyJS, func(rows []string) bool { return slices.Equal(rows, []string{"w-1|true"}) })
+	b.click("end 李网格员's shift", `.c-reg-row[data-id="w-1"] .c-duty`)
+	waitJS(b, "李网格员 off duty", dutyJS, func(rows []string) bool { return slices.Equal(rows, []string{"w-1|false"}) })
+	if w, err := s.Worker(ctx, "w-1"); err != nil || w.OnDuty {
+		t.Errorf("w-1 after the supervisor ended the shift: on duty %v (%v)", w.OnDuty, err)
+	}
+	b.fits("the duty list")
+	b.screenshot("duty-zh-CN")
+	b.click("start 李网格员's shift", `.c-reg-row[data-id="w-1"] .c-duty`)
+	waitJS(b, "李网格员 on duty", dutyJS, func(rows []string) bool { return slices.Equal(rows, []string{"w-1|true"}) })
+	b.click("gateways", `.c-tab[data-section="gateways"]`)
+	b.waitConsole("back on the gateways", func(v consoleView) bool { return v.Section == "gateways" && len(v.Gateways) == 1 })
+
 	b.do("switch to English", chromedp.Click(chromedp.CSS("#lang-toggle")))
 	v = b.waitConsole("gateways in English", func(v consoleView) bool { return v.Lang == "en" && strings.Contains(v.Badges, "Online") })
-	if v.Tabs != "Incidents,KPIs,Gateways" {
+	if v.Tabs != "Incidents,KPIs,Gateways,Duty" {
 		t.Errorf("English tabs %q", v.Tabs)
 	}
 	b.fits("the English gateway list")

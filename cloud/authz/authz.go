@@ -57,6 +57,8 @@ const (
 	// SetDuty starts or ends a shift: one's own (worker, technician) or that of a
 	// worker of one's community (supervisor).
 	SetDuty Action = "workers.duty"
+	// ReadWorkers lists workers: all for admins, a supervisor's community's.
+	ReadWorkers Action = "workers.read"
 )
 
 var table = map[Action][]string{}
@@ -102,6 +104,7 @@ func init() {
 	allow(VerifyAudit, Admin)
 	allow(ReadFollowed, Family, Resident)
 	allow(SetDuty, Admin, Supervisor, Worker, Technician)
+	allow(ReadWorkers, Admin, Supervisor)
 	allow(ChooseNotifications, Family)
 }
 

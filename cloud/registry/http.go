@@ -24,6 +24,7 @@ type Store interface {
 	Grids(ctx context.Context, limit, offset int) ([]store.Grid, error)
 	Grid(ctx context.Context, id string) (store.Grid, error)
 	Workers(ctx context.Context, limit, offset int) ([]store.Worker, error)
+	CommunityWorkers(ctx context.Context, community string, limit, offset int) ([]store.Worker, error)
 	Worker(ctx context.Context, id string) (store.Worker, error)
 	SetOnDuty(ctx context.Context, id string, on bool) error
 	Homes(ctx context.Context, limit, offset int) ([]store.HomeRecord, error)
@@ -70,7 +71,7 @@ func Routes(r fiber.Router, auth fiber.Handler, s Store, log *slog.Logger) *Hand
 	read, manage, provision := can(authz.ReadRegistry), can(authz.ManageRegistry), can(authz.ProvisionDevice)
 	r.Get("/grids", auth, read, h.grids)
 	r.Get("/grids/:id", auth, read, h.grid)
-	r.Get("/workers", auth, read, h.workers)
+	r.Get("/workers", auth, can(authz.ReadWorkers), h.workers)
 	r.Get("/workers/:id", auth, read, h.worker)
 	r.Put("/workers/:id/duty", auth, can(authz.SetDuty), h.duty)
 	r.Get("/homes", auth, read, h.homes)
@@ -262,7 +263,14 @@ func (h *Handlers) grids(c *fiber.Ctx) error {
 }
 func (h *Handlers) grid(c *fiber.Ctx) error { return one(c, h, "grid", h.store.Grid, gridView, nil) }
 func (h *Handlers) workers(c *fiber.Ctx) error {
-	return list(c, h, "workers", h.store.Workers, workerView, nil)
+	get := h.store.Workers
+	// A supervisor sees the staff of their own community's grids only.
+	if u := c.Locals("user").(store.User); u.Role == authz.Supervisor {
+		get = func(ctx context.Context, limit, offset int) ([]store.Worker, error) {
+			return h.store.CommunityWorkers(ctx, u.Community, limit, offset)
+		}
+	}
+	return list(c, h, "workers", get, workerView, nil)
 }
 func (h *Handlers) worker(c *fiber.Ctx) error {
 	return one(c, h, "worker", h.store.Worker, workerView, nil)

@@ -312,6 +312,38 @@ func TestDutyToggle(t *testing.T) {
 				t.Errorf("%s (worker %q, community %q) on %s: %d, want %d", c.role, c.worker, c.community, c.target, resp.StatusCode, c.want)
 			}
 		}
+		// A supervisor lists their community's workers only; a worker lists none.
+		listAs := func(role, community string) (int, []string) {
+			req := httptest.NewRequest("GET", "/api/v1/workers", nil)
+			req.Header.Set("X-Role", role)
+			req.Header.Set("X-Community", community)
+			resp, err := a.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct{ Workers []struct{ ID string } }
+			json.NewDecoder(resp.Body).Decode(&out)
+			var ids []string
+			for _, w := range out.Workers {
+				ids = append(ids, w.ID)
+			}
+			return resp.StatusCode, ids
+		}
+		for _, c := range []struct {
+			role, community string
+			code            int
+			ids             []string
+		}{
+			{"supervisor", "望江", 200, []string{"w2"}},
+			{"supervisor", "闸弄口", 200, []string{"w3"}},
+			{"supervisor", "", 200, nil},
+			{"admin", "", 200, []string{"w1", "w2", "w3"}},
+			{"worker", "望江", 403, nil},
+		} {
+			if code, ids := listAs(c.role, c.community); code != c.code || !slices.Equal(ids, c.ids) {
+				t.Errorf("workers as %s of %q: %d %v, want %d %v", c.role, c.community, code, ids, c.code, c.ids)
+			}
+		}
 		for id, want := range map[string]bool{"w1": false, "w2": true, "w3": true} {
 			if w, err := s.Worker(ctx, id); err != nil || w.OnDuty != want {
 				t.Errorf("%s on duty %v (%v), want %v", id, w.OnDuty, err, want)

@@ -211,7 +211,7 @@ func (s *Store) ExportRegistry(ctx context.Context) (Registry, error) {
 		if r.Grids, err = grids(ctx, tx, -1, 0); err != nil {
 			return err
 		}
-		if r.Workers, err = workers(ctx, tx, -1, 0); err != nil {
+		if r.Workers, err = workers(ctx, tx, "", -1, 0); err != nil {
 			return err
 		}
 		if r.Homes, err = homes(ctx, tx, "", -1, 0); err != nil {
@@ -272,7 +272,16 @@ func (s *Store) Grid(ctx context.Context, id string) (Grid, error) {
 
 // Workers lists workers by ID; limit < 0 means all.
 func (s *Store) Workers(ctx context.Context, limit, offset int) ([]Worker, error) {
-	return workers(ctx, s.db, limit, offset)
+	return workers(ctx, s.db, "", limit, offset)
+}
+
+// CommunityWorkers lists the workers of a community's grids by ID (a supervisor's
+// staff); none for an empty community.
+func (s *Store) CommunityWorkers(ctx context.Context, community string, limit, offset int) ([]Worker, error) {
+	if community == "" {
+		return []Worker{}, nil
+	}
+	return workers(ctx, s.db, community, limit, offset)
 }
 
 // Worker returns one worker or ErrNotFound.
@@ -488,8 +497,12 @@ func grids(ctx context.Context, q querier, limit, offset int) ([]Grid, error) {
 	return list, nil
 }
 
-func workers(ctx context.Context, q querier, limit, offset int) ([]Worker, error) {
-	query, args := page(`SELECT id, grid_id, name, phone, on_duty, role FROM workers ORDER BY id`, nil, limit, offset)
+func workers(ctx context.Context, q querier, community string, limit, offset int) ([]Worker, error) {
+	query, args := `SELECT w.id, w.grid_id, w.name, w.phone, w.on_duty, w.role FROM workers w`, []any{}
+	if community != "" {
+		query, args = query+` JOIN grids g ON g.id = w.grid_id WHERE g.community = $1`, append(args, community)
+	}
+	query, args = page(query+` ORDER BY w.id`, args, limit, offset)
 	list := []Worker{}
 	err := scanRows(ctx, q, query, args, func(sc func(...any) error) error {
 		var w Worker

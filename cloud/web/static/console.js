@@ -17,6 +17,9 @@
       c_sec_kpis: '指标',
       c_sec_gateways: '网关',
       c_sec_registry: '登记',
+      c_sec_duty: '值班',
+      c_dutyTitle: '本社区网格员值班',
+      c_dutyNone: '本社区还没有网格员',
       c_sec_audit: '审计',
       c_refresh: '刷新',
       c_loading: '正在加载…',
@@ -152,6 +155,9 @@
       c_sec_kpis: 'KPIs',
       c_sec_gateways: 'Gateways',
       c_sec_registry: 'Registry',
+      c_sec_duty: 'Duty',
+      c_dutyTitle: 'Who is on duty in the community',
+      c_dutyNone: 'No workers in this community yet',
       c_sec_audit: 'Audit',
       c_refresh: 'Refresh',
       c_loading: 'Loading…',
@@ -287,6 +293,7 @@
     { key: 'overview', roles: STAFF },
     { key: 'kpis', roles: STAFF },
     { key: 'gateways', roles: STAFF },
+    { key: 'duty', roles: ['supervisor'] },
     { key: 'registry', roles: ['admin'] },
     { key: 'audit', roles: ['admin'] },
     { key: 'home', roles: STAFF, hidden: true }
@@ -344,7 +351,7 @@
 
   // ------------------------------------------------------------ shell
 
-  var ui = { filter: 'open', days: 30, hours: 48, reg: 'homes', regOffset: 0, gwOffset: 0, importReport: null };
+  var ui = { filter: 'open', days: 30, hours: 48, reg: 'homes', regOffset: 0, dutyOffset: 0, gwOffset: 0, importReport: null };
   var el = null;
   var shell = null; // {root, body, section, arg}
 
@@ -540,6 +547,7 @@
     gateways: drawGateways,
     home: drawHome,
     registry: drawRegistry,
+    duty: drawDuty,
     audit: drawAudit
   };
 
@@ -897,6 +905,28 @@
     });
     body.appendChild(ul);
     var more = pager(ui.regOffset, list.length, PAGE, function (o) { ui.regOffset = o; });
+    if (more) body.appendChild(more);
+  }
+
+  // ------------------------------------------------------------ duty (supervisor)
+
+  // The supervisor's staff (the API lists their community's workers only), each with
+  // the same shift switch as the registry's.
+  function drawDuty(body) {
+    body.appendChild(h('h2', { text: t('c_dutyTitle') }));
+    var c = get('/api/v1/workers?limit=' + PAGE + '&offset=' + ui.dutyOffset);
+    var p = problem(c);
+    if (p) { body.appendChild(p); return; }
+    var list = c.body.workers || [];
+    if (!list.length && !ui.dutyOffset) { body.appendChild(h('p', { class: 'c-empty', text: t('c_dutyNone') })); return; }
+    var ul = h('ul', { class: 'c-rows c-reg-list', dataset: { kind: 'workers' } });
+    list.forEach(function (x) {
+      var li = h('li', { class: 'c-reg-row', dataset: { id: x.id } });
+      REG.workers(x).forEach(function (n) { li.appendChild(n); });
+      ul.appendChild(li);
+    });
+    body.appendChild(ul);
+    var more = pager(ui.dutyOffset, list.length, PAGE, function (o) { ui.dutyOffset = o; });
     if (more) body.appendChild(more);
   }
 
