@@ -12,7 +12,6 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
@@ -25,7 +24,7 @@ type InfluxConfig struct {
 	Org    string // ignored by 1.8
 	Bucket string // on 1.8 "database/retention-policy", e.g. "shouwang/autogen"
 
-	BatchSize     uint          // points per write request; 0: 1000
+	BatchSize     uint          // most points per write request; 0: 5000 (InfluxDB's advice)
 	FlushInterval time.Duration // longest a point waits in the batch; 0: 1s
 
 	// Retries of failed asynchronous batches (connection errors, HTTP 429 and
@@ -83,7 +82,8 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 		return v
 	}
 	opts := influxdb2.DefaultOptions().
-		SetBatchSize(orDefault(cfg.BatchSize, 1000)).
+		// The writer counts records; each holds up to linesPerRecord points.
+		SetBatchSize(max(orDefault(cfg.BatchSize, 5000)/linesPerRecord, 1)).
 		SetFlushInterval(ms(cfg.FlushInterval, time.Second)).
 		SetMaxRetries(orDefault(cfg.MaxRetries, 5)).
 		SetRetryInterval(ms(cfg.RetryInterval, 5*time.Second)).
@@ -132,17 +132,17 @@ func (i *Influx) Write(ctx context.Context, t mqttv1.Telemetry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, err)
 	}
-	pts, err := points(&t)
-	if err != nil {
+	if err := validate(&t); err != nil {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, err)
 	}
+	recs := records(&t)
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	if i.closed {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, ErrClosed)
 	}
-	for _, p := range pts {
-		i.async.WritePoint(p)
+	for _, r := range recs {
+		i.async.WriteRecord(r)
 	}
 	return nil
 }
@@ -151,19 +151,19 @@ func (i *Influx) Write(ctx context.Context, t mqttv1.Telemetry) error {
 // has stored it, or with the error. It bypasses the batch and the retry
 // buffer: the caller decides whether to retry.
 func (i *Influx) WriteBlocking(ctx context.Context, t mqttv1.Telemetry) error {
-	pts, err := points(&t)
-	if err != nil {
+	if err := validate(&t); err != nil {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, err)
 	}
+	recs := records(&t)
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	if i.closed {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, ErrClosed)
 	}
-	if len(pts) == 0 {
+	if len(recs) == 0 {
 		return nil
 	}
-	if err := i.blocking.WritePoint(ctx, pts...); err != nil {
+	if err := i.blocking.WriteRecord(ctx, recs...); err != nil {
 		i.writeErrors.Inc()
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, err)
 	}
@@ -193,26 +193,6 @@ func (i *Influx) Close() {
 	i.mu.Unlock()
 	i.client.Close() // flushes, then closes the Errors channel
 	<-i.drained
-}
-
-// points converts a batch into InfluxDB points after validating it whole.
-func points(t *mqttv1.Telemetry) ([]*write.Point, error) {
-	if err := validate(t); err != nil {
-		return nil, err
-	}
-	pts := make([]*write.Point, 0, len(t.Readings)+len(t.Activity))
-	for _, r := range t.Readings {
-		f, v := readingValue(r)
-		pts = append(pts, write.NewPoint(measurementMeter,
-			map[string]string{"gateway": t.Gateway, "sensor": r.Sensor},
-			map[string]any{f: v}, r.T))
-	}
-	for _, a := range t.Activity {
-		pts = append(pts, write.NewPoint(measurementActivity,
-			map[string]string{"gateway": t.Gateway, "sensor": a.Sensor},
-			map[string]any{FieldCount: int64(a.Count), "period_s": int64(a.PeriodS)}, a.T))
-	}
-	return pts, nil
 }
 
 // Query returns the sensor's history in [from, to), downsampled by Flux's
