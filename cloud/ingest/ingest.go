@@ -108,6 +108,7 @@ func (c *Consumer) clientOptions(suffix string, channels []mqttv1.Channel, enque
 		SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30 * time.Second).
 		SetKeepAlive(30 * time.Second).
+		SetCustomOpenConnectionFn(openBatchConn).
 		// Ack to the broker only after the commit: a crash before it means redelivery.
 		SetAutoAckDisabled(true)
 	o.SetOnConnectHandler(func(cl mqtt.Client) {
