@@ -102,6 +102,8 @@ type Influx struct {
 	// BatchSize is the most points per write request (0: 5000, InfluxDB's advice);
 	// fewer, larger requests cost InfluxDB less CPU.
 	BatchSize int `yaml:"batch_size"`
+	// Writers is how many write requests may be in flight at once (0: 2).
+	Writers int `yaml:"writers"`
 }
 
 // Demo seeds a grid, a worker, a home and a gateway, and writes the simulated edge's
@@ -219,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.BatchSize < 0 || c.Influx.BatchSize > 100_000 {
 		add("influx.batch_size", "%d: want 1–100000 points (0: 5000)", c.Influx.BatchSize)
+	}
+	if c.Influx.Writers < 0 || c.Influx.Writers > 16 {
+		add("influx.writers", "%d: want 1–16 (0: 2)", c.Influx.Writers)
 	}
 	if c.Influx.URL != "" && c.Influx.Bucket == "" {
 		add("influx.bucket", "empty (on InfluxDB 1.8: database/retention, e.g. shouwang/autogen)")

@@ -16,6 +16,7 @@ func TestLoad(t *testing.T) {
 		{"defaults", "", nil},
 		{"influx with batch size", "influx: {url: http://127.0.0.1:8086, batch_size: 20000}\n", nil},
 		{"negative batch size", "influx: {url: http://127.0.0.1:8086, batch_size: -1}\n", []string{"influx.batch_size: -1: want 1–100000"}},
+		{"writers", "influx: {writers: 17}\n", []string{"influx.writers: 17: want 1–16"}},
 		{"huge batch size", "influx: {batch_size: 1000000}\n", []string{"influx.batch_size: 1000000"}},
 		{"two wrong fields", "influx: {url: influx:8086}\nmqtt: {workers: 0}\n", []string{`influx.url: "influx:8086"`, "mqtt.workers: 0, want 1–256"}},
 		{"unknown key with its line", "http_addr: 127.0.0.1:8080\ninflux:\n  batchsize: 5\n", []string{"line 3", "batchsize"}},

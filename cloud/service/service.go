@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 	s.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Influx.URL != "" {
-		in, err := telemetry.NewInflux(telemetry.InfluxConfig{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket, BatchSize: uint(cfg.Influx.BatchSize)}, log)
+		in, err := telemetry.NewInflux(telemetry.InfluxConfig{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket, BatchSize: uint(cfg.Influx.BatchSize), Writers: cfg.Influx.Writers}, log)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -24,7 +25,11 @@ type InfluxConfig struct {
 	Org    string // ignored by 1.8
 	Bucket string // on 1.8 "database/retention-policy", e.g. "shouwang/autogen"
 
-	BatchSize     uint          // most points per write request; 0: 5000 (InfluxDB's advice)
+	BatchSize uint // most points per write request; 0: 5000 (InfluxDB's advice)
+	// Writers is how many write requests may be in flight at once; 0: 2. One
+	// writer sends one request at a time, and ingest waits while the next batch
+	// is full, so a single writer caps ingest at BatchSize per request latency.
+	Writers       int
 	FlushInterval time.Duration // longest a point waits in the batch; 0: 1s
 
 	// Retries of failed asynchronous batches (connection errors, HTTP 429 and
@@ -45,7 +50,8 @@ type InfluxConfig struct {
 // (an import, a test, an acknowledgement that promises durability).
 type Influx struct {
 	client   influxdb2.Client
-	async    api.WriteAPI
+	async    []*api.WriteAPIImpl // Write spreads messages over them, round robin
+	next     atomic.Uint64
 	blocking api.WriteAPIBlocking
 	query    api.QueryAPI
 	bucket   string
@@ -55,9 +61,10 @@ type Influx struct {
 
 	writeErrors prometheus.Counter
 
-	mu      sync.RWMutex // held shared by writers, exclusively by Close
-	closed  bool
-	drained chan struct{} // closed when the error drain goroutine ends
+	mu       sync.RWMutex // held shared by writers, exclusively by Close
+	closed   bool
+	drainers sync.WaitGroup // the error drain goroutines
+	drained  chan struct{}  // closed by Close once they have ended
 }
 
 // NewInflux creates the client; it does not contact the server, so the
@@ -68,6 +75,10 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	writers := cfg.Writers
+	if writers <= 0 {
+		writers = 2
 	}
 	ms := func(d, def time.Duration) uint {
 		if d <= 0 {
@@ -87,12 +98,11 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 		SetFlushInterval(ms(cfg.FlushInterval, time.Second)).
 		SetMaxRetries(orDefault(cfg.MaxRetries, 5)).
 		SetRetryInterval(ms(cfg.RetryInterval, 5*time.Second)).
-		SetRetryBufferLimit(orDefault(cfg.RetryBufferLimit, 50_000)).
+		SetRetryBufferLimit(max(orDefault(cfg.RetryBufferLimit, 50_000)/uint(writers), 1)).
 		SetPrecision(time.Nanosecond)
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
 	i := &Influx{
 		client:   client,
-		async:    client.WriteAPI(cfg.Org, cfg.Bucket),
 		blocking: client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
 		query:    client.QueryAPI(cfg.Org),
 		bucket:   cfg.Bucket,
@@ -105,17 +115,23 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 		}),
 		drained: make(chan struct{}),
 	}
-	// Errors must be taken before the first write, and drained: the client
-	// drops an error it cannot hand over, and an encoding error would block
-	// the writer. The channel is closed by client.Close, which ends the loop.
-	errs := i.async.Errors()
-	go func() {
-		defer close(i.drained)
-		for err := range errs {
-			i.writeErrors.Inc()
-			i.log.Warn("telemetry write to InfluxDB failed; the client retries it or drops it", "bucket", cfg.Bucket, "err", err)
-		}
-	}()
+	for range writers {
+		// Not client.WriteAPI: it returns one shared writer per bucket.
+		w := api.NewWriteAPI(cfg.Org, cfg.Bucket, client.HTTPService(), opts.WriteOptions())
+		i.async = append(i.async, w)
+		// Errors must be taken before the first write, and drained: the client
+		// drops an error it cannot hand over. The channel is closed by the
+		// writer's Close, which ends the loop.
+		errs := w.Errors()
+		i.drainers.Add(1)
+		go func() {
+			defer i.drainers.Done()
+			for err := range errs {
+				i.writeErrors.Inc()
+				i.log.Warn("telemetry write to InfluxDB failed; the client retries it or drops it", "bucket", cfg.Bucket, "err", err)
+			}
+		}()
+	}
 	return i, nil
 }
 
@@ -141,8 +157,9 @@ func (i *Influx) Write(ctx context.Context, t mqttv1.Telemetry) error {
 	if i.closed {
 		return fmt.Errorf("write telemetry for %s: %w", t.Gateway, ErrClosed)
 	}
+	w := i.async[i.next.Add(1)%uint64(len(i.async))]
 	for _, r := range recs {
-		i.async.WriteRecord(r)
+		w.WriteRecord(r)
 	}
 	return nil
 }
@@ -176,9 +193,14 @@ func (i *Influx) WriteBlocking(ctx context.Context, t mqttv1.Telemetry) error {
 func (i *Influx) Flush() {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	if !i.closed {
-		i.async.Flush()
+	if i.closed {
+		return
 	}
+	var wg sync.WaitGroup
+	for _, w := range i.async {
+		wg.Go(w.Flush)
+	}
+	wg.Wait()
 }
 
 // Close flushes queued points, stops the client and the error drain
@@ -191,8 +213,14 @@ func (i *Influx) Close() {
 	}
 	i.closed = true
 	i.mu.Unlock()
-	i.client.Close() // flushes, then closes the Errors channel
-	<-i.drained
+	var wg sync.WaitGroup
+	for _, w := range i.async {
+		wg.Go(w.Close) // flushes, then closes its Errors channel
+	}
+	wg.Wait()
+	i.client.Close()
+	i.drainers.Wait()
+	close(i.drained)
 }
 
 // Query returns the sensor's history in [from, to), downsampled by Flux's

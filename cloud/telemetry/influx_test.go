@@ -75,7 +75,8 @@ func TestInfluxDown(t *testing.T) {
 	i.Flush() // no-op, must not panic
 }
 
-// Close flushes what Write queued: nothing is lost on an orderly shutdown.
+// Close flushes what Write queued, in every writer: nothing is lost on an
+// orderly shutdown.
 func TestInfluxCloseFlushes(t *testing.T) {
 	db := testinfra.Influx(t)
 	cfg := InfluxConfig{URL: db.URL, Token: db.Token, Org: db.Org, Bucket: db.Bucket, BatchSize: 10_000, FlushInterval: time.Hour}
@@ -83,7 +84,10 @@ func TestInfluxCloseFlushes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, w.Write(t.Context(), batch(gw, nil, act("pir", at("1m"), 3), act("pir", at("2m"), 4))))
+	// Five messages, so each of the writers holds some.
+	for k := range 5 {
+		must(t, w.Write(t.Context(), batch(gw, nil, act("pir", at(fmt.Sprintf("%dm", k+1)), k+1))))
+	}
 	w.Close()
 	if n := writeErrors(w); n != 0 {
 		t.Fatalf("%v write errors", n)
@@ -95,7 +99,7 @@ func TestInfluxCloseFlushes(t *testing.T) {
 	defer r.Close()
 	got, err := r.Query(t.Context(), gw, "pir", base, at("1h"), time.Hour)
 	must(t, err)
-	same(t, got, Series{Sensor: "pir", Field: FieldCount, Points: []Point{{base, 7}}})
+	same(t, got, Series{Sensor: "pir", Field: FieldCount, Points: []Point{{base, 15}}})
 }
 
 func TestNewInfluxConfig(t *testing.T) {
