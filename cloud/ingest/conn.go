@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
 
@@ -69,6 +70,9 @@ func (b *batchConn) send() {
 	defer close(b.done)
 	var out []byte
 	for range b.kick {
+		// Let goroutines that are about to ack run first: under load their
+		// PUBACKs join this send. When idle this returns at once.
+		runtime.Gosched()
 		b.mu.Lock()
 		out, b.pending = b.pending, out[:0]
 		b.space.Broadcast()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,4 +244,31 @@ func BenchmarkDecodeTelemetry(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// gatewayIDSpec is the rule ValidGatewayID implements by hand, as the spec
+// (docs/mqtt-v1.md) words it.
+var gatewayIDSpec = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{2,62}$`)
+
+func TestValidGatewayID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"gw-0001": true, "abc": true, "0ab": true, "a--": true, strings.Repeat("a", 63): true,
+		"": false, "ab": false, "-ab": false, "Gw-1": false, "gw_1": false, "gw/1": false, "gw+1": false,
+		"gw#1": false, "gw 1": false, "网关01": false, strings.Repeat("a", 64): false,
+	} {
+		if err := ValidGatewayID(id); (err == nil) != ok || gatewayIDSpec.MatchString(id) != ok {
+			t.Errorf("ValidGatewayID(%q) = %v, spec regexp %v, want valid=%v", id, err, gatewayIDSpec.MatchString(id), ok)
+		}
+	}
+}
+
+func FuzzValidGatewayID(f *testing.F) {
+	for _, s := range []string{"gw-0001", "ab", "-ab", "A00", "a\x00b", strings.Repeat("z", 63)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := ValidGatewayID(id) == nil, gatewayIDSpec.MatchString(id); got != want {
+			t.Fatalf("ValidGatewayID(%q) valid=%v, spec regexp says %v", id, got, want)
+		}
+	})
 }

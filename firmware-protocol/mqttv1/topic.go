@@ -6,7 +6,6 @@ package mqttv1
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -44,12 +43,17 @@ var Specs = map[Channel]Spec{
 	ChAck:       {QoS: 1, MaxBytes: 16 << 10},
 }
 
-var gatewayID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{2,62}$`)
-
 // ValidGatewayID reports whether id may appear in a topic: lower-case letters, digits
 // and dashes, 3–63 long, so it never holds an MQTT wildcard or separator.
+// (A loop rather than a regexp: the cloud checks every message's ID twice, and
+// the regexp was 3 % of ingest CPU.)
 func ValidGatewayID(id string) error {
-	if !gatewayID.MatchString(id) {
+	ok := len(id) >= 3 && len(id) <= 63 && id[0] != '-'
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("gateway id %q: want 3-63 of a-z 0-9 '-', starting with a letter or digit", id)
 	}
 	return nil
