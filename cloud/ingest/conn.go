@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -21,6 +20,10 @@ import (
 // writes are appended to a pending buffer that one goroutine sends, so the
 // PUBACKs that pile up while a send is in the kernel leave in the next one
 // (group commit: no timer, no added delay when idle).
+//
+// Write deadlines apply to the sender's socket writes, not to Write, which
+// returns once the bytes are queued: paho's WriteTimeout (unset here) would not
+// bound anything. A stuck broker is found by the keepalive instead.
 type batchConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -36,7 +39,9 @@ type batchConn struct {
 // maxPending bounds what Write buffers before it waits for the sender.
 const maxPending = 256 << 10
 
-var errConnClosed = errors.New("connection closed")
+// errConnClosed wraps net.ErrClosed, whose text paho recognises as a
+// connection it closed itself (not a loss to report).
+var errConnClosed = fmt.Errorf("broker connection: %w", net.ErrClosed)
 
 func newBatchConn(c net.Conn) *batchConn {
 	b := &batchConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10), kick: make(chan struct{}, 1), done: make(chan struct{})}

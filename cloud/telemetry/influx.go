@@ -98,7 +98,9 @@ func NewInflux(cfg InfluxConfig, log *slog.Logger) (*Influx, error) {
 		SetFlushInterval(ms(cfg.FlushInterval, time.Second)).
 		SetMaxRetries(orDefault(cfg.MaxRetries, 5)).
 		SetRetryInterval(ms(cfg.RetryInterval, 5*time.Second)).
-		SetRetryBufferLimit(max(orDefault(cfg.RetryBufferLimit, 50_000)/uint(writers), 1)).
+		// The client sizes its retry queue as limit / batch size batches of
+		// batch size records; a record holds up to linesPerRecord points.
+		SetRetryBufferLimit(max(orDefault(cfg.RetryBufferLimit, 50_000)/uint(writers)/linesPerRecord, 1)).
 		SetPrecision(time.Nanosecond)
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
 	i := &Influx{
