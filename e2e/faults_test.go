@@ -31,6 +31,7 @@ import (
 	"github.com/shouwang-care/shouwang/edge/config"
 	"github.com/shouwang-care/shouwang/edge/daemon"
 	"github.com/shouwang-care/shouwang/edge/outbox"
+	"github.com/shouwang-care/shouwang/edge/sim"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/internal/faultproxy"
 	"github.com/shouwang-care/shouwang/internal/testinfra"
@@ -197,10 +198,9 @@ func newFaultEdge(t *testing.T, gw, broker string, simulate bool) *faultEdge {
 	}
 	fe := &faultEdge{edge: &edge{d: d, button: &buttonSource{press: make(chan time.Time, 4)}, done: make(chan error, 1)}, reg: reg, now: time.Now}
 	if simulate {
-		// The daemon's simulated clock starts at 06:00 today at New (see daemon.New).
+		// The daemon's simulated clock starts at sim.DayStart at New (see daemon.New).
 		loc, _ := time.LoadLocation(cfg.Timezone)
-		n := realStart.In(loc)
-		start := time.Date(n.Year(), n.Month(), n.Day(), 6, 0, 0, 0, loc)
+		start := sim.DayStart(realStart.In(loc))
 		fe.now = func() time.Time { return start.Add(time.Duration(float64(time.Since(realStart)) * cfg.Simulate.Speed)) }
 	}
 	d.AddSource(fe.button)

@@ -115,9 +115,7 @@ func New(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Daemo
 	d.engine = rules.New(d.settings(), st, newID)
 	if cfg.Simulate.Enabled {
 		loc, _ := time.LoadLocation(cfg.Timezone)
-		now := time.Now().In(loc)
-		start := time.Date(now.Year(), now.Month(), now.Day(), 6, 0, 0, 0, loc)
-		clk := sim.NewClock(start, cfg.Simulate.Speed)
+		clk := sim.NewClock(sim.DayStart(time.Now().In(loc)), cfg.Simulate.Speed)
 		sc := sim.Collapse()
 		if cfg.Simulate.Scenario == "normal" {
 			sc = sim.Normal()

@@ -17,6 +17,16 @@ type Clock struct {
 	speed     float64
 }
 
+// DayStart is where a simulated home's clock starts: 06:00 yesterday in now's
+// location. Yesterday, so that the simulated readings lie 18–42 hours in the
+// past at first: charts end at the real now, and a day starting today would
+// put everything in the future whenever the real clock is before 06:00 plus
+// the first reading (it did, for CI runs between 00:00 and 06:00 in Shanghai).
+func DayStart(now time.Time) time.Time {
+	y := now.AddDate(0, 0, -1)
+	return time.Date(y.Year(), y.Month(), y.Day(), 6, 0, 0, 0, now.Location())
+}
+
 // NewClock starts a virtual clock at start.
 func NewClock(start time.Time, speed float64) *Clock {
 	return &Clock{start: start, realStart: time.Now(), speed: speed}

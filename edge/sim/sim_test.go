@@ -68,3 +68,29 @@ func TestCollapseThroughDevices(t *testing.T) {
 		}
 	}
 }
+
+// The simulated day starts 06:00 yesterday, local, so its first readings are
+// in the past (charts end at now) whatever the hour of the real clock.
+func TestDayStart(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ now, want string }{
+		{"2026-12-08T00:01:00+08:00", "2026-12-07T06:00:00+08:00"}, // just after midnight: 18 h back
+		{"2026-12-08T05:59:00+08:00", "2026-12-07T06:00:00+08:00"},
+		{"2026-12-08T23:59:00+08:00", "2026-12-07T06:00:00+08:00"}, // 42 h back
+		{"2027-01-01T03:00:00+08:00", "2026-12-31T06:00:00+08:00"}, // across a year
+		{"2026-03-01T12:00:00+08:00", "2026-02-28T06:00:00+08:00"},
+	} {
+		now, _ := time.ParseInLocation(time.RFC3339, c.now, sh)
+		now = now.In(sh)
+		got := DayStart(now)
+		if want, _ := time.Parse(time.RFC3339, c.want); !got.Equal(want) || got.Location() != sh {
+			t.Errorf("DayStart(%s) = %s, want %s in Asia/Shanghai", c.now, got, c.want)
+		}
+		if back := now.Sub(got); back < 18*time.Hour || back > 42*time.Hour {
+			t.Errorf("DayStart(%s) is %v before now, want 18–42 h", c.now, back)
+		}
+	}
+}
