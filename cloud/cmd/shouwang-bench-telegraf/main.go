@@ -47,6 +47,7 @@ func run(args []string) error {
 	gateways := fs.Int("gateways", 10000, "simulated gateways, one MQTT connection each")
 	rate := fs.Float64("telemetry-rate", 20000, "offered telemetry msgs/s over the fleet (QoS 1, 4 points each)")
 	duration := fs.Duration("duration", 30*time.Second, "measured window per system and round, after the connection ramp")
+	settle := fs.Duration("settle", 3*time.Second, "pause before each system starts (60s+ lets the previous run's TIME_WAIT sockets expire)")
 	workers := fs.Int("workers", 8, "the cloud's mqtt.workers (deploy/cloud/cloud.example.yaml: 8)")
 	cloudBin := fs.String("cloud-bin", "", "prebuilt shouwang-cloud (default: go build ./cloud/cmd/shouwang-cloud)")
 	nodelay := fs.Bool("broker-nodelay", true, "mosquitto set_tcp_nodelay true (as deploy/mosquitto/shouwang.conf)")
@@ -77,7 +78,7 @@ func run(args []string) error {
 	res, err := loadgen.Compare(ctx, loadgen.CompareOptions{
 		Stack:       loadgen.StackOptions{Repo: repo, Dir: *dir, Keep: *keep, Workers: *workers, CloudBin: *cloudBin, BrokerNoDelay: *nodelay, BrokerInflight: *inflight, BrokerMaxQueued: maxQueued},
 		TelegrafBin: *telegraf, TelegrafConfig: *conf,
-		Systems: strings.Split(*systems, ","), Rounds: *rounds, Gateways: *gateways, TelemetryRate: *rate, Duration: *duration,
+		Systems: strings.Split(*systems, ","), Rounds: *rounds, Gateways: *gateways, TelemetryRate: *rate, Duration: *duration, Settle: *settle,
 		Backlog: *backlog, Log: os.Stderr,
 		OnRound: func(r loadgen.RoundResult) { printRound(os.Stderr, r) },
 	})
