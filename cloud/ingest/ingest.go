@@ -57,6 +57,8 @@ type Consumer struct {
 	// alertClient and alertQueue carry alerts only (and their acks).
 	alertClient mqtt.Client
 	alertQueue  chan mqtt.Message
+	// Each session acks in arrival order, whatever order its workers finish in.
+	acks, alertAcks ackOrder
 
 	// Liveness is soft state with a minutes-long budget: it is gathered here and
 	// written once a second, not once per message (that was half of ingest's cost).
@@ -88,7 +90,7 @@ func New(opt Options, a Alerts, t Telemetry, g Gateways, log *slog.Logger) *Cons
 	}
 	c.client = mqtt.NewClient(c.clientOptions("", []mqttv1.Channel{mqttv1.ChTelemetry, mqttv1.ChStatus, mqttv1.ChHeartbeat}, c.enqueue))
 	c.alertClient = mqtt.NewClient(c.clientOptions("-alerts", []mqttv1.Channel{mqttv1.ChAlert},
-		func(_ mqtt.Client, m mqtt.Message) { c.alertQueue <- m }))
+		func(_ mqtt.Client, m mqtt.Message) { c.alertQueue <- c.alertAcks.add(m) }))
 	return c
 }
 
@@ -206,7 +208,7 @@ func (c *Consumer) flushSeen(ctx context.Context) {
 
 // enqueue runs on paho's goroutine and only hands over; the bounded queue is the
 // back-pressure.
-func (c *Consumer) enqueue(_ mqtt.Client, m mqtt.Message) { c.queue <- m }
+func (c *Consumer) enqueue(_ mqtt.Client, m mqtt.Message) { c.queue <- c.acks.add(m) }
 
 func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
 	gw, ch, err := mqttv1.ParseTopic(m.Topic())
@@ -277,6 +279,7 @@ func (c *Consumer) handle(ctx context.Context, m mqtt.Message) {
 		// alerts until the application ack, so nothing is lost while the database is down.
 		c.failed.WithLabelValues(string(ch)).Inc()
 		c.log.Error("store message", "topic", m.Topic(), "err", storeErr)
+		skip(m)
 		return
 	}
 	m.Ack()
