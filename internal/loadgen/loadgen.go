@@ -164,6 +164,10 @@ type run struct {
 	connected, live, connErrs, dropped atomic.Int64
 	acksRecv                           atomic.Int64
 	published, pubAcked                counters
+	// pubMu is held shared by a gateway from its check of stop to the end of its
+	// publishes, and taken by Run after closing stop: once Run has it, nothing
+	// more is published, so the drain waits for every PUBACK that is owed.
+	pubMu sync.RWMutex
 
 	mu        sync.Mutex
 	errs      []string
@@ -290,6 +294,8 @@ ramped:
 	case <-time.After(r.cfg.Duration):
 	}
 	close(stop)
+	r.pubMu.Lock() // waits for publishes under way; later ones see stop closed
+	r.pubMu.Unlock()
 	alertWG.Wait()
 	windowLen := time.Since(window)
 	if r.cfg.OnPhase != nil {
@@ -427,6 +433,15 @@ func (r *run) gateway(ctx context.Context, i int, ramp *sync.WaitGroup, stop <-c
 			continue
 		case <-timer.C:
 		}
+		r.pubMu.RLock()
+		if publishing {
+			select {
+			case <-stop: // the timer and stop were both ready: stop wins
+				stop = nil
+				publishing = false
+			default:
+			}
+		}
 		now := time.Now()
 		if publishing && !now.Before(nextTel) {
 			g.seq++
@@ -445,6 +460,7 @@ func (r *run) gateway(ctx context.Context, i int, ramp *sync.WaitGroup, stop <-c
 				nextHB = now.Add(r.cfg.HeartbeatEvery)
 			}
 		}
+		r.pubMu.RUnlock()
 		if err == nil {
 			err = c.pingIfIdle(keepAlive / 2)
 		}
