@@ -88,11 +88,15 @@ func Decode[T Payload](b []byte) (T, error) {
 	}
 	// Unknown fields are accepted: v1 may gain optional fields without a version bump.
 	err := json.Unmarshal(b, &p)
-	if err == nil && versionOf(&p) == Version {
-		if field, msg := validate(&p); msg != "" {
+	if err == nil {
+		// validate checks "v" first, for every payload type.
+		field, msg := validate(&p)
+		if msg == "" {
+			return p, nil
+		}
+		if field != "v" {
 			return p, &Error{Channel: ch, Reason: ReasonInvalid, Field: field, Msg: msg}
 		}
-		return p, nil
 	}
 	var head struct {
 		V *int `json:"v"`
@@ -110,24 +114,6 @@ func Decode[T Payload](b []byte) (T, error) {
 		err = errors.New("schema version unreadable")
 	}
 	return p, &Error{Channel: ch, Reason: ReasonMalformed, Msg: jsonMsg(err)}
-}
-
-func versionOf(p any) int {
-	switch v := p.(type) {
-	case *Alert:
-		return v.V
-	case *Telemetry:
-		return v.V
-	case *Status:
-		return v.V
-	case *Heartbeat:
-		return v.V
-	case *Config:
-		return v.V
-	case *Ack:
-		return v.V
-	}
-	return -1
 }
 
 // Encode validates p and marshals it, so a bug on one side cannot put an invalid
