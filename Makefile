@@ -1,5 +1,8 @@
 # Shouwang — the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
+# The Go that go.mod's toolchain line names (fetched from the module proxy), also where
+# the machine's go env says GOTOOLCHAIN=local; as the scripts do.
+export GOTOOLCHAIN := $(or $(GOTOOLCHAIN_PIN),$(shell sed -n 's/^toolchain //p' go.mod))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
@@ -43,7 +46,6 @@ clean:
 	rm -rf bin dist var
 
 # ---- operations (deploy/, docs/operations) -----------------------------------
-GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0 # pinned; as scripts/test.sh
 # Debian versions: v1.2.3 → 1.2.3; an untagged build → 0.0.0+<describe>.
 PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v\([0-9]\)/\1/' -e '/^[0-9]*\.[0-9]*\.[0-9]/!s/^/0.0.0+/')
 
@@ -56,5 +58,5 @@ pki: ## build bin/shouwang-pki (CA, server and gateway certificates; release sig
 	mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/shouwang-pki ./deploy/cmd/shouwang-pki
 
-vuln: ## known vulnerabilities in the code and its dependencies (needs https://vuln.go.dev)
-	GOFLAGS= $(GO) run $(GOVULNCHECK) ./...
+vuln: ## known vulnerabilities in the code, its dependencies and its Go (VULNDB=https://vuln.go.dev for the live database)
+	scripts/vuln.sh

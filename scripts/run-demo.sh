@@ -5,6 +5,7 @@
 # browser. A fresh data directory every run: the admin password is shown once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=${GOTOOLCHAIN_PIN:-$(sed -n 's/^toolchain //p' go.mod)} # see scripts/test.sh
 HTTP=${SHOUWANG_HTTP:-127.0.0.1:8080}
 MQTT=${SHOUWANG_MQTT:-127.0.0.1:1883}
 DATA=var/demo

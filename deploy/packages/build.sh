@@ -15,6 +15,8 @@ out=${2:?usage: build.sh VERSION OUTDIR [TARGET...]}
 shift 2
 [ $# -gt 0 ] || set -- edge-arm64 edge-armhf cloud-amd64
 cd "$(dirname "$0")/../.."
+GOTOOLCHAIN=${GOTOOLCHAIN_PIN:-$(sed -n 's/^toolchain //p' go.mod)} # see scripts/test.sh
+export GOTOOLCHAIN
 mkdir -p "$out/bin"
 out=$(cd "$out" && pwd)
 for target in "$@"; do
