@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	cloudconfig "github.com/shouwang-care/shouwang/cloud/config"
+	"github.com/shouwang-care/shouwang/cloud/emqx"
 )
 
 // loadCloudConfig validates a cloud config the way shouwang-cloud does.
@@ -47,6 +51,9 @@ func checkReplicas(t *testing.T, where string, cfgs map[string]cloudconfig.Confi
 		groups[c.MQTT.Group] = true
 		if c.MQTT.Broker == "" || !strings.HasPrefix(c.Database, "postgres://") || c.Influx.URL == "" {
 			t.Errorf("%s: %s must use the external broker, PostgreSQL and InfluxDB: %+v", where, name, c)
+		}
+		if c.MQTT.EMQX == nil {
+			t.Errorf("%s: %s has no mqtt.emqx: claims and revocations would not reach the cluster", where, name)
 		}
 	}
 	if len(groups) != 1 {
@@ -122,9 +129,67 @@ func TestComposeReference(t *testing.T) {
 		if _, ok := doc.Services[host]; !ok {
 			t.Errorf("%s: broker host %q is not a service", name, host)
 		}
+		if c.MQTT.EMQX == nil {
+			continue // checkReplicas reports it
+		}
+		if u, _ := url.Parse(c.MQTT.EMQX.API); u == nil || doc.Services[u.Hostname()].Image == "" {
+			t.Errorf("%s: mqtt.emqx.api %q is not a service", name, c.MQTT.EMQX.API)
+		}
+		for _, f := range []string{c.MQTT.EMQX.AuthnTokenFile, c.MQTT.EMQX.APISecretFile, c.MQTT.PasswordFile} {
+			if _, ok := doc.Secrets[strings.TrimPrefix(f, "/run/secrets/")]; !ok {
+				t.Errorf("%s: %s is not a declared secret", name, f)
+			}
+		}
+	}
+	for name, s := range doc.Services {
+		if strings.HasPrefix(name, "emqx") && !slices.Contains(s.Volumes, "./emqx/emqx.conf:/opt/emqx/etc/emqx.conf:ro") {
+			t.Errorf("%s: emqx.conf not mounted: %v", name, s.Volumes)
+		}
 	}
 	if _, err := os.Stat("scale/emqx/acl.conf"); err != nil {
 		t.Error(err)
+	}
+}
+
+// emqx.conf's HTTP authenticator sends what the cloud reads: the endpoint's path,
+// a bearer token, and a body whose keys are emqx.Request's, each filled from the
+// EMQX placeholder of the same name. Its ACL source is the acl.conf shipped here.
+func TestEMQXConfig(t *testing.T) {
+	b, err := os.ReadFile("scale/emqx/emqx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for _, want := range []string{
+		`backend = http`, `method = post`, `url = "http://shouwang-cloud:8080/mqtt/emqx/authn"`,
+		`authorization = "Bearer `, `"content-type" = "application/json"`,
+		`backend = built_in_database`, `no_match = deny`, `path = "etc/acl.conf"`,
+		`bootstrap_file = "etc/shouwang_api_key.conf"`,
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("emqx.conf lacks %s", want)
+		}
+	}
+	if strings.Index(conf, "backend = http") > strings.Index(conf, "backend = built_in_database") {
+		t.Error("the cloud must be asked first: the built-in database holds only the cloud's login")
+	}
+	body := regexp.MustCompile(`(?s)body \{\n(.*?)\n\s*\}\n`).FindStringSubmatch(conf)
+	if body == nil {
+		t.Fatal("emqx.conf: no body { } in the HTTP authenticator")
+	}
+	got := map[string]string{}
+	for _, m := range regexp.MustCompile(`(\w+) = "\$\{(\w+)\}"`).FindAllStringSubmatch(body[1], -1) {
+		got[m[1]] = m[2]
+	}
+	rt := reflect.TypeOf(emqx.Request{})
+	if len(got) != rt.NumField() {
+		t.Errorf("body sends %v, the cloud reads %d fields", got, rt.NumField())
+	}
+	for i := 0; i < rt.NumField(); i++ {
+		key := rt.Field(i).Tag.Get("json")
+		if got[key] != key {
+			t.Errorf("body: %s = ${%s}, want ${%s}", key, got[key], key)
+		}
 	}
 }
 

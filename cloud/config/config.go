@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -91,6 +92,20 @@ type MQTT struct {
 	// makes the gateway's broker login, and a revocation removes it and drops the
 	// live connection, with no files to edit on the broker host.
 	DynamicSecurity bool `yaml:"dynamic_security"`
+	// EMQX: the external broker is an EMQX 5.8 cluster set up as
+	// deploy/scale/emqx/emqx.conf says. It asks the cloud (POST /mqtt/emqx/authn)
+	// at each gateway connect, and a revocation kicks the session through its API.
+	EMQX *EMQX `yaml:"emqx"`
+}
+
+// EMQX says how EMQX and the cloud reach each other.
+type EMQX struct {
+	// AuthnTokenFile holds the bearer token EMQX's HTTP authenticator sends (its
+	// headers.authorization); other callers of the endpoint are refused.
+	AuthnTokenFile string `yaml:"authn_token_file"`
+	API            string `yaml:"api"`             // management API, http://emqx:18083
+	APIKey         string `yaml:"api_key"`         // Dashboard → System → API Key
+	APISecretFile  string `yaml:"api_secret_file"` // that key's secret
 }
 
 // Influx is the telemetry store; an empty URL keeps telemetry in the SQL database.
@@ -207,6 +222,26 @@ func (c *Config) Validate() error {
 	if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
 		add("mqtt.password_file", "set either password or password_file, not both")
 	}
+	if e := c.MQTT.EMQX; e != nil {
+		if c.MQTT.Embedded() {
+			add("mqtt.emqx", "needs an external EMQX (mqtt.broker); the embedded broker checks the registry itself")
+		}
+		if c.MQTT.DynamicSecurity {
+			add("mqtt.emqx", "set either emqx or dynamic_security (Mosquitto), not both")
+		}
+		if e.AuthnTokenFile == "" {
+			add("mqtt.emqx.authn_token_file", "empty: the file with the bearer token EMQX's HTTP authenticator sends")
+		}
+		if u, err := url.Parse(e.API); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("mqtt.emqx.api", "%q: want EMQX's management API, http(s)://host:18083", e.API)
+		}
+		if e.APIKey == "" {
+			add("mqtt.emqx.api_key", "empty: an EMQX API key, to drop a revoked gateway's session")
+		}
+		if e.APISecretFile == "" {
+			add("mqtt.emqx.api_secret_file", "empty: the file with that API key's secret")
+		}
+	}
 	if c.MQTT.ClientID == "" {
 		add("mqtt.client_id", "empty")
 	}
@@ -237,14 +272,37 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// EMQXSecrets reads the EMQX authenticator's bearer token and the API key's secret.
+func (c *Config) EMQXSecrets() (token, apiSecret string, err error) {
+	e := c.MQTT.EMQX
+	if token, err = readSecretFile("mqtt.emqx.authn_token_file", e.AuthnTokenFile); err != nil {
+		return "", "", err
+	}
+	if len(token) < 16 {
+		return "", "", fmt.Errorf("mqtt.emqx.authn_token_file %s: token of %d characters, want at least 16 (e.g. openssl rand -hex 32)", e.AuthnTokenFile, len(token))
+	}
+	if apiSecret, err = readSecretFile("mqtt.emqx.api_secret_file", e.APISecretFile); err != nil {
+		return "", "", err
+	}
+	return token, apiSecret, nil
+}
+
+func readSecretFile(key, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s %s: empty", key, path)
+	}
+	return s, nil
+}
+
 // MQTTPassword returns the cloud's broker password, reading password_file if set.
 func (c *Config) MQTTPassword() (string, error) {
 	if c.MQTT.PasswordFile == "" {
 		return c.MQTT.Password, nil
 	}
-	b, err := os.ReadFile(c.MQTT.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("read mqtt.password_file: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return readSecretFile("mqtt.password_file", c.MQTT.PasswordFile)
 }

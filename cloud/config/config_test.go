@@ -21,6 +21,10 @@ func TestLoad(t *testing.T) {
 		{"two wrong fields", "influx: {url: influx:8086}\nmqtt: {workers: 0}\n", []string{`influx.url: "influx:8086"`, "mqtt.workers: 0, want 1–256"}},
 		{"unknown key with its line", "http_addr: 127.0.0.1:8080\ninflux:\n  batchsize: 5\n", []string{"line 3", "batchsize"}},
 		{"external broker without user", "mqtt: {broker: tcp://127.0.0.1:1883}\n", []string{"mqtt.username"}},
+		{"emqx", "mqtt: {broker: tcp://emqx:1883, username: shouwang-cloud, emqx: {authn_token_file: /run/secrets/t, api: http://emqx:18083, api_key: k, api_secret_file: /run/secrets/s}}\n", nil},
+		{"emqx with the embedded broker", "mqtt: {emqx: {authn_token_file: t, api: http://emqx:18083, api_key: k, api_secret_file: s}}\n", []string{"mqtt.emqx: needs an external EMQX"}},
+		{"emqx and dynamic security", "mqtt: {broker: tcp://emqx:1883, username: c, dynamic_security: true, emqx: {authn_token_file: t, api: http://emqx:18083, api_key: k, api_secret_file: s}}\n", []string{"set either emqx or dynamic_security"}},
+		{"emqx half set", "mqtt: {broker: tcp://emqx:1883, username: c, emqx: {api: emqx:18083}}\n", []string{"mqtt.emqx.authn_token_file: empty", `mqtt.emqx.api: "emqx:18083": want`, "mqtt.emqx.api_key: empty", "mqtt.emqx.api_secret_file: empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cloud.yaml")
@@ -47,6 +51,44 @@ func TestLoad(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+// The EMQX secrets are read from their files at start, and a weak or missing one
+// stops the start with the key and the path.
+func TestEMQXSecrets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, short, empty := write("good", "0123456789abcdef0123\n"), write("short", "abc\n"), write("empty", "\n")
+	secret := write("secret", "api-secret\n")
+	for _, tc := range []struct {
+		name, token, secret, want string
+	}{
+		{"both good", good, secret, ""},
+		{"short token", short, secret, "authn_token_file " + short + ": token of 3 characters, want at least 16"},
+		{"empty token", empty, secret, "mqtt.emqx.authn_token_file " + empty + ": empty"},
+		{"missing secret", good, filepath.Join(dir, "nope"), "read mqtt.emqx.api_secret_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.MQTT.EMQX = &EMQX{AuthnTokenFile: tc.token, APISecretFile: tc.secret}
+			token, apiSecret, err := c.EMQXSecrets()
+			if tc.want == "" {
+				if err != nil || token != "0123456789abcdef0123" || apiSecret != "api-secret" {
+					t.Fatalf("%q %q %v", token, apiSecret, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}

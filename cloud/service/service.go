@@ -25,6 +25,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/credential"
 	"github.com/shouwang-care/shouwang/cloud/dispatch"
 	"github.com/shouwang-care/shouwang/cloud/dynsec"
+	"github.com/shouwang-care/shouwang/cloud/emqx"
 	"github.com/shouwang-care/shouwang/cloud/ingest"
 	"github.com/shouwang-care/shouwang/cloud/live"
 	"github.com/shouwang-care/shouwang/cloud/liveness"
@@ -52,6 +53,7 @@ type Service struct {
 	Telemetry  TelemetryStore
 	broker     *broker.Broker
 	logins     registry.Logins // the broker's side of claims and revocations; nil: none
+	emqxAuthn  *emqx.Authn     // answers EMQX's gateway login checks; nil: not EMQX
 	consumer   *ingest.Consumer
 	dispatcher *dispatch.Dispatcher
 	liveness   *liveness.Watcher
@@ -137,6 +139,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 			return nil, fmt.Errorf("mqtt.dynamic_security: %w", err)
 		}
 		s.logins = d
+	}
+	if cfg.MQTT.EMQX != nil {
+		token, apiSecret, err := cfg.EMQXSecrets()
+		if err != nil {
+			return nil, err
+		}
+		s.emqxAuthn = emqx.NewAuthn(s.Store, token, user, log)
+		reg.MustRegister(s.emqxAuthn.Collectors()...)
+		s.logins = emqx.NewAPI(cfg.MQTT.EMQX.API, cfg.MQTT.EMQX.APIKey, apiSecret)
 	}
 	if cfg.Demo.Enabled {
 		if err := s.seedDemo(ctx, brokerURL); err != nil {
@@ -243,6 +254,9 @@ func (s *Service) Run(ctx context.Context) error {
 	srv.Telemetry = s.Telemetry
 	if s.logins != nil && srv.Registry != nil {
 		srv.Registry.Logins = s.logins
+	}
+	if s.emqxAuthn != nil {
+		app.Post("/mqtt/emqx/authn", s.emqxAuthn.Handle)
 	}
 	srv.NotifyMedia = s.pager.Media()
 	srv.PushKey = s.pager.PushKey()

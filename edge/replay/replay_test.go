@@ -13,6 +13,7 @@ import (
 	"github.com/shouwang-care/shouwang/edge/rules"
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
+	"github.com/shouwang-care/shouwang/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden outputs")
@@ -30,19 +31,7 @@ func TestGolden(t *testing.T) {
 			if err := Command([]string{"--tail", "24h", log}, &out); err != nil {
 				t.Fatal(err)
 			}
-			golden := strings.TrimSuffix(log, ".jsonl") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(out.Bytes(), want) {
-				t.Fatalf("got\n%s\nwant\n%s", out.Bytes(), want)
-			}
+			golden.Check(t, strings.TrimSuffix(log, ".jsonl")+".golden", out.Bytes(), *update)
 		})
 	}
 }

@@ -1,8 +1,10 @@
 // Package golden gives tests on both sides of the wire the contract's golden payloads
-// (firmware-protocol/mqttv1/testdata), so the edge and the cloud decode the same bytes.
+// (firmware-protocol/mqttv1/testdata), so the edge and the cloud decode the same bytes,
+// and compares a test's output with its golden file.
 package golden
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,4 +20,22 @@ func Payload(t testing.TB, name string) []byte {
 		t.Fatalf("golden payload: %v", err)
 	}
 	return b
+}
+
+// Check compares got with the golden file at path, first rewriting the file when
+// update is set (a test's -update flag).
+func Check(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: got\n%s\nwant\n%s\n(-update to accept)", path, got, want)
+	}
 }
