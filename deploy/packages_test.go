@@ -93,6 +93,13 @@ func TestEdgePackage(t *testing.T) {
 	checkFile("etc/shouwang/edge.yaml", 0o640, 0, gid)
 	checkFile("usr/lib/systemd/system/shouwang-edge.service", 0o644, 0, 0)
 	checkFile("usr/lib/systemd/journald.conf.d/50-shouwang-edge.conf", 0o644, 0, 0)
+	// journald finds the drop-in where the package put it, and its last word on
+	// storage is RAM: nothing of the journal is written to the SD card.
+	if out, err := exec.Command("systemd-analyze", "--root="+root, "cat-config", "systemd/journald.conf").CombinedOutput(); err != nil {
+		t.Errorf("systemd-analyze cat-config journald.conf: %v\n%s", err, out)
+	} else if storage := regexp.MustCompile(`(?m)^Storage=(\S+)`).FindAllStringSubmatch(string(out), -1); len(storage) == 0 || storage[len(storage)-1][1] != "volatile" {
+		t.Errorf("journald storage %v, want volatile:\n%s", storage, out)
+	}
 	status := dpkg("-s", "shouwang-edge")
 	if !strings.Contains(status, "Status: install ok installed") || !strings.Contains(status, "/etc/shouwang/edge.yaml") {
 		t.Errorf("dpkg -s:\n%s", status)
