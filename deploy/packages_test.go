@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,6 +279,60 @@ func throwawayRoot(t *testing.T) (string, func(args ...string) string) {
 
 // TestCloudPackage builds the amd64 shouwang-cloud .deb and installs it in a
 // throwaway root: user without the edge's device groups, config 0640, the
+// TestPiPackages builds the packages a Raspberry Pi installs, arm64 (Pi 3/4/5 on a
+// 64-bit OS) and armhf (every Pi on 32-bit Raspberry Pi OS, built for ARMv6 so the
+// Pi Zero and 1 run it), and checks each declares its architecture, holds the same
+// files as the amd64 package tested above, and carries a static binary for that CPU.
+func TestPiPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds .debs with nfpm (go run): skipped with -short")
+	}
+	out := t.TempDir()
+	if b, err := exec.Command("sh", "packages/build.sh", "1.0.0", out, "edge-arm64", "edge-armhf").CombinedOutput(); err != nil {
+		t.Fatalf("build.sh: %v\n%s", err, b)
+	}
+	for _, tc := range []struct {
+		arch    string
+		machine elf.Machine
+		class   elf.Class
+	}{
+		{"arm64", elf.EM_AARCH64, elf.ELFCLASS64},
+		{"armhf", elf.EM_ARM, elf.ELFCLASS32},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			deb := filepath.Join(out, "shouwang-edge_1.0.0_"+tc.arch+".deb")
+			if a, err := exec.Command("dpkg-deb", "-f", deb, "Architecture").Output(); err != nil || strings.TrimSpace(string(a)) != tc.arch {
+				t.Fatalf("Architecture %q (%v), want %s", a, err, tc.arch)
+			}
+			dir := t.TempDir()
+			if b, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+				t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+			}
+			for _, f := range []string{"usr/bin/shouwang-edge", "usr/bin/shouwang-pki", "usr/sbin/shouwang-update",
+				"etc/shouwang/edge.yaml", "usr/lib/systemd/system/shouwang-edge.service", "usr/lib/systemd/journald.conf.d/50-shouwang-edge.conf"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Error(err)
+				}
+			}
+			for _, bin := range []string{"usr/bin/shouwang-edge", "usr/bin/shouwang-pki"} {
+				f, err := elf.Open(filepath.Join(dir, bin))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if f.Machine != tc.machine || f.Class != tc.class {
+					t.Errorf("%s: %v %v, want %v %v", bin, f.Machine, f.Class, tc.machine, tc.class)
+				}
+				for _, p := range f.Progs {
+					if p.Type == elf.PT_INTERP {
+						t.Errorf("%s is dynamically linked; the Pi gets a static binary (CGO off)", bin)
+					}
+				}
+			}
+		})
+	}
+}
+
 // operator's scripts shipped, the unit in place.
 func TestCloudPackage(t *testing.T) {
 	if testing.Short() {
@@ -346,6 +401,14 @@ func verifyUnits(t *testing.T, root string) {
 		for _, want := range []string{"User=shouwang", "NoNewPrivileges=yes", "ProtectSystem=strict", "MemoryMax=", "StateDirectory="} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s: no %s", name, want)
+			}
+		}
+		if name == "shouwang-edge.service" {
+			// Watchdog and readiness from the daemon; the outbox's mount (USB) before start.
+			for _, want := range []string{"Type=notify", "WatchdogSec=", "RequiresMountsFor=/var/lib/shouwang-edge"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("%s: no %s", name, want)
+				}
 			}
 		}
 		if regexp.MustCompile(`(?m)^(StandardOutput|StandardError)=(file|append|truncate):`).MatchString(text) {
