@@ -251,6 +251,10 @@ func (s *servedMeter) Run(ctx context.Context, _ chan<- event.Event) error {
 // pin that does not exist stops the start with the list of pins that do.
 func (d *Daemon) openDevices() error {
 	for i, bc := range d.cfg.Buses {
+		if c := meterbus.SerialConsole("/", bc.Port); c != "" {
+			// Not a refusal: the other sensors still watch the home.
+			d.log.Error("meter port is also a console: frames will be corrupted and a login prompt is on the bus; disable it (install guide, step 2)", "bus", i, "port", bc.Port, "console", c)
+		}
 		bus, err := meterbus.NewBus(bc, nil, d.log)
 		if err != nil {
 			return fmt.Errorf("buses[%d]: %w", i, err)

@@ -201,6 +201,9 @@ func ScanCommand(args []string, stdout io.Writer) error {
 		return fmt.Errorf("scan: --baud %d is not a standard rate", *baud)
 	}
 	proto := strings.ToLower(*protocol)
+	if c := SerialConsole(consoleRoot, *port); c != "" {
+		return fmt.Errorf("scan: %s uses %s: the meter bus would carry boot messages and a login prompt; disable it first (install guide, step 2)", *port, c)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
