@@ -371,6 +371,32 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if err != nil || !gwStatus.Online || gwStatus.LastSeen == nil {
 		t.Errorf("gateway liveness not recorded: %+v %v", gwStatus, err)
 	}
+	// What the gateways-offline alert rule reads (deploy/monitoring).
+	if m := c.metrics(); !strings.Contains(m, `shouwang_gateways{state="online"} 1`) || !strings.Contains(m, `shouwang_gateways{state="offline"} 0`) {
+		t.Errorf("/metrics: gateway counts missing or wrong:\n%s", grepLines(m, "shouwang_gateways"))
+	}
+}
+
+// metrics returns the cloud's /metrics page.
+func (c *cloud) metrics() string {
+	c.t.Helper()
+	r, err := http.Get(c.svc.URL() + "metrics")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestWrongGatewaySecretIsRefused(t *testing.T) {

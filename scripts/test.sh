@@ -48,13 +48,14 @@ if [ -z "$SHORT" ]; then
 	# A CJK font, so browser-test screenshots of the zh-CN pages show characters.
 	[ -d /usr/share/fonts/truetype/wqy ] || missing+=(fonts-wqy-microhei)
 	command -v systemd-analyze >/dev/null || missing+=(systemd) # deploy: systemd-analyze verify of the units
+	command -v promtool >/dev/null || missing+=(prometheus)     # deploy: promtool check/test rules
 fi
 command -v gcc >/dev/null || missing+=(gcc libc6-dev) # go test -race needs cgo
 if [ ${#missing[@]} -eq 0 ]; then
 	if [ -n "$SHORT" ]; then
 		echo "-short: servers not needed; gcc present"
 	else
-		echo "mosquitto, postgresql, socat, chromium, gcc: already installed"
+		echo "mosquitto, postgresql, socat, chromium, systemd-analyze, promtool, gcc: already installed"
 	fi
 else
 	echo "installing: ${missing[*]}"

@@ -18,13 +18,16 @@ type kpiCollector struct {
 
 func newKPICollector(s *store.Store) *kpiCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("shouwang_kpi_"+name, help, labels, nil)
+		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &kpiCollector{store: s, descs: map[string]*prometheus.Desc{
-		"accept":  d("accept_p50_seconds", "Median time from discovery to a worker accepting, last 30 days.", "grid"),
-		"resolve": d("resolve_p50_seconds", "Median time from discovery to resolution, last 30 days.", "grid"),
-		"false":   d("false_alarm_ratio", "Resolved incidents that were false alarms, last 30 days.", "grid"),
-		"open":    d("open_incidents", "Open resident incidents by age.", "grid", "age"),
+		"accept":  d("shouwang_kpi_accept_p50_seconds", "Median time from discovery to a worker accepting, last 30 days.", "grid"),
+		"resolve": d("shouwang_kpi_resolve_p50_seconds", "Median time from discovery to resolution, last 30 days.", "grid"),
+		"false":   d("shouwang_kpi_false_alarm_ratio", "Resolved incidents that were false alarms, last 30 days.", "grid"),
+		"open":    d("shouwang_kpi_open_incidents", "Open resident incidents by age.", "grid", "age"),
+		// Read from the registry, so every replica reports the same numbers: aggregate
+		// with max, not sum.
+		"gateways": d("shouwang_gateways", "Registered gateways by liveness: online, offline, never_seen (not yet installed), revoked.", "state"),
 	}}
 }
 
@@ -44,6 +47,12 @@ func (k *kpiCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g := func(d string, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(k.descs[d], prometheus.GaugeValue, v, labels...)
+	}
+	if c, err := k.store.CountGateways(ctx); err == nil {
+		g("gateways", float64(c.Online), "online")
+		g("gateways", float64(c.Offline), "offline")
+		g("gateways", float64(c.NeverSeen), "never_seen")
+		g("gateways", float64(c.Revoked), "revoked")
 	}
 	for _, x := range kp.Grids {
 		g("accept", x.AcceptP50S, x.Key)

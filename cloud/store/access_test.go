@@ -152,3 +152,24 @@ func TestSeenGatewaysBatch(t *testing.T) {
 		}
 	})
 }
+
+func TestCountGateways(t *testing.T) {
+	backends(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		seed(t, s)
+		if c, err := s.CountGateways(ctx); err != nil || c != (GatewayCounts{NeverSeen: 1}) {
+			t.Fatalf("seeded registry (one gateway, never seen): %+v %v", c, err)
+		}
+		for _, id := range []string{"gw-c-1", "gw-c-2", "gw-c-3", "gw-c-4", "gw-c-5"} {
+			must(t, s.PutGateway(ctx, id, "h1", "x"))
+		}
+		now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		must(t, s.SeenGateways(ctx, []Seen{{ID: "gw-c-1", Online: true, At: now}, {ID: "gw-c-2", Online: false, At: now}, {ID: "gw-c-3", Online: true, At: now}}))
+		must(t, s.RevokeGateway(ctx, "gw-c-3", now))
+		c, err := s.CountGateways(ctx)
+		must(t, err)
+		if want := (GatewayCounts{Online: 1, Offline: 1, NeverSeen: 3, Revoked: 1}); c != want {
+			t.Fatalf("%+v, want %+v", c, want)
+		}
+	})
+}

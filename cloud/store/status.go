@@ -149,3 +149,41 @@ func (s *Store) FamilyOfHome(ctx context.Context, homeID string) ([]FamilyHome, 
 	}
 	return out, rows.Err()
 }
+
+// GatewayCounts is how many registered gateways are in each state.
+type GatewayCounts struct {
+	Online, Offline, NeverSeen, Revoked int
+}
+
+// CountGateways counts the registry's gateways by liveness. A gateway never seen
+// (registered, not yet installed) is not offline: no home is left unwatched by it.
+func (s *Store) CountGateways(ctx context.Context) (GatewayCounts, error) {
+	var c GatewayCounts
+	err := scanRows(ctx, s.db, `SELECT CASE
+			WHEN revoked_at IS NOT NULL THEN 'revoked'
+			WHEN last_seen_at IS NULL THEN 'never_seen'
+			WHEN online = 1 THEN 'online'
+			ELSE 'offline' END AS state, COUNT(*)
+		FROM gateways GROUP BY 1`, nil, func(scan func(...any) error) error {
+		var state string
+		var n int
+		if err := scan(&state, &n); err != nil {
+			return err
+		}
+		switch state {
+		case "revoked":
+			c.Revoked = n
+		case "never_seen":
+			c.NeverSeen = n
+		case "online":
+			c.Online = n
+		default:
+			c.Offline = n
+		}
+		return nil
+	})
+	if err != nil {
+		return GatewayCounts{}, fmt.Errorf("count gateways: %w", err)
+	}
+	return c, nil
+}
