@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shouwang-care/shouwang/cloud/store"
+	"github.com/shouwang-care/shouwang/cloud/telemetry"
 	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/internal/testinfra"
 )
@@ -324,5 +327,117 @@ func TestInfluxRetention(t *testing.T) {
 	// name, duration, shardGroupDuration, replicaN, default
 	if !strings.Contains(got, `["autogen","9600h0m0s","168h0m0s",1,true]`) {
 		t.Fatalf("retention policies: %s", got)
+	}
+}
+
+// influxStatements returns the statements of an .influxql file (the lines that
+// are neither comments nor blank), as `influx -import` runs them.
+func influxStatements(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestInfluxUsers sets InfluxDB 1.8 up as the operator guide says, with
+// authentication on: the admin of users.influxql first (the only statement a server
+// without users takes), retention.influxql and the other users as that admin. Then
+// each user can do what it needs and no more: the cloud's user writes, charts and
+// erases a resident through the cloud's own telemetry code; Grafana's reads and
+// cannot write or drop; without credentials nothing is answered.
+func TestInfluxUsers(t *testing.T) {
+	db, _ := testinfra.InfluxOwn(t, testinfra.InfluxOptions{Auth: true})
+	q := func(user, pass, stmt string) (int, string) {
+		t.Helper()
+		form := url.Values{"q": {stmt}, "db": {"shouwang"}}
+		req, _ := http.NewRequest(http.MethodPost, db.URL+"/query", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		io.Copy(&sb, resp.Body)
+		return resp.StatusCode, sb.String()
+	}
+	mustQ := func(user, pass, stmt string) string {
+		t.Helper()
+		code, body := q(user, pass, stmt)
+		if code != 200 || strings.Contains(body, `"error"`) {
+			t.Fatalf("%s as %q: %d %s", stmt, user, code, body)
+		}
+		return body
+	}
+	users := influxStatements(t, "influxdb/users.influxql")
+	if !strings.Contains(users[0], "WITH ALL PRIVILEGES") {
+		t.Fatalf("users.influxql must create the admin first: %s", users[0])
+	}
+	mustQ("", "", users[0])
+	for _, s := range append(influxStatements(t, "influxdb/retention.influxql"), users...) {
+		mustQ("admin", "CHANGE-ME-ADMIN", s) // the admin again too: the guide imports the whole file
+	}
+
+	// The cloud, as its config would have it: influx.token "shouwang:<password>".
+	in, err := telemetry.NewInflux(telemetry.InfluxConfig{URL: db.URL, Token: "shouwang:CHANGE-ME", Bucket: db.Bucket}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Minute)
+	for i, gw := range []string{"gw-hz-0001", "gw-hz-0002"} {
+		v := 100.5 + float64(i)
+		if err := in.WriteBlocking(ctx, mqttv1.Telemetry{V: 1, Gateway: gw, Readings: []mqttv1.Reading{{T: now.Add(-time.Hour), Sensor: "water", TotalM3: &v}}}); err != nil {
+			t.Fatalf("the cloud's user cannot write: %v", err)
+		}
+	}
+	series, err := in.Query(ctx, "gw-hz-0001", "water", now.Add(-2*time.Hour), now, time.Hour)
+	if err != nil || len(series.Points) == 0 {
+		t.Fatalf("the cloud's user cannot chart: %+v %v", series, err)
+	}
+	if err := in.Erase(ctx, "gw-hz-0002"); err != nil {
+		t.Fatalf("the cloud's user cannot erase a resident: %v", err)
+	}
+
+	// Grafana reads, and only reads.
+	if body := mustQ("grafana", "CHANGE-ME-GRAFANA", `SELECT COUNT(*) FROM "meter"`); !strings.Contains(body, `"values"`) {
+		t.Errorf("grafana reads nothing: %s", body)
+	}
+	resp, err := http.Post(db.URL+"/write?db=shouwang&u=grafana&p=CHANGE-ME-GRAFANA", "text/plain", strings.NewReader(`meter,gateway=gw-hz-0001,sensor=water total_m3=1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("grafana's write answered %d, want 403", resp.StatusCode)
+	}
+	for _, stmt := range []string{`DROP SERIES WHERE "gateway" = 'gw-hz-0001'`, `DROP DATABASE "shouwang"`, `CREATE USER "x" WITH PASSWORD 'y'`} {
+		if code, body := q("grafana", "CHANGE-ME-GRAFANA", stmt); code == 200 && !strings.Contains(body, `"error"`) {
+			t.Errorf("grafana may %s", stmt)
+		}
+	}
+	// The cloud's user administers nothing beyond its database.
+	for _, stmt := range []string{`CREATE USER "x" WITH PASSWORD 'y'`, `DROP DATABASE "_internal"`} {
+		if code, body := q("shouwang", "CHANGE-ME", stmt); code == 200 && !strings.Contains(body, `"error"`) {
+			t.Errorf("the cloud's user may %s", stmt)
+		}
+	}
+	if code, _ := q("", "", `SELECT COUNT(*) FROM "meter"`); code != http.StatusUnauthorized {
+		t.Errorf("a query without credentials answered %d, want 401", code)
+	}
+	if body := mustQ("admin", "CHANGE-ME-ADMIN", `SELECT COUNT(*) FROM "meter" WHERE "gateway" = 'gw-hz-0002'`); strings.Contains(body, `"values"`) {
+		t.Errorf("the erased resident's readings are still there: %s", body)
 	}
 }

@@ -365,6 +365,7 @@ func TestCloudPackage(t *testing.T) {
 		"usr/lib/systemd/system/shouwang-backup.timer":         "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/mosquitto/shouwang.acl":      "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/influxdb/retention.influxql": "-rw-r--r-- 0:0",
+		"usr/share/shouwang-cloud/influxdb/users.influxql":     "-rw-r--r-- 0:0",
 	} {
 		fi, err := os.Lstat(filepath.Join(root, path))
 		if err != nil {

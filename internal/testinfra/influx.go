@@ -48,22 +48,9 @@ var (
 // influxd in PATH. The package must use testinfra.Main.
 func Influx(t testing.TB) InfluxDB {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs influxd: skipped with -short")
-	}
-	requireMain(t, "Influx")
-	var bin string
-	if env := os.Getenv("SHOUWANG_INFLUXD"); env != "" {
-		bin = lookBinary(t, "influxd (InfluxDB 1.8.10, $SHOUWANG_INFLUXD)", env)
-	} else {
-		var cache string
-		if root := repoRoot(); root != "" {
-			cache = filepath.Join(root, ".cache", "bin", "influxd")
-		}
-		bin = lookBinary(t, "influxd (InfluxDB 1.8.10)", cache, "influxd")
-	}
+	bin := influxBinary(t, "Influx")
 	influxSharedOnce.Do(func() {
-		influxShared, influxSharedErr = startInflux(bin)
+		influxShared, influxSharedErr = startInflux(bin, InfluxOptions{})
 		if influxShared != nil {
 			onShutdown(influxShared.shutdown)
 		}
@@ -84,11 +71,57 @@ func Influx(t testing.TB) InfluxDB {
 	return InfluxDB{URL: s.url, Database: name, Bucket: name + "/autogen"}
 }
 
+// InfluxOptions change the server InfluxOwn starts.
+type InfluxOptions struct {
+	Data string // lines added to the [data] section, e.g. compaction settings
+	// Auth turns authentication on. The server then has no users, and its first
+	// statement must create an admin; InfluxOwn creates no database.
+	Auth bool
+}
+
+// InfluxOwn starts an InfluxDB 1.8 server of the test's own, as o says, with an
+// empty database "shouwang" unless o.Auth. It returns the database and the
+// server's data directory, for measurements of what lands on disk. The server
+// stops in t.Cleanup.
+func InfluxOwn(t testing.TB, o InfluxOptions) (InfluxDB, string) {
+	t.Helper()
+	s, err := startInflux(influxBinary(t, "InfluxOwn"), o)
+	if err != nil {
+		t.Fatalf("testinfra: InfluxDB: %v", err)
+	}
+	t.Cleanup(s.shutdown)
+	if !o.Auth {
+		if err := s.query(`CREATE DATABASE "shouwang"`); err != nil {
+			t.Fatalf("testinfra: InfluxDB create database: %v", err)
+		}
+	}
+	return InfluxDB{URL: s.url, Database: "shouwang", Bucket: "shouwang/autogen"}, filepath.Join(s.dir, "data")
+}
+
+func influxBinary(t testing.TB, caller string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs influxd: skipped with -short")
+	}
+	requireMain(t, caller)
+	var bin string
+	if env := os.Getenv("SHOUWANG_INFLUXD"); env != "" {
+		bin = lookBinary(t, "influxd (InfluxDB 1.8.10, $SHOUWANG_INFLUXD)", env)
+	} else {
+		var cache string
+		if root := repoRoot(); root != "" {
+			cache = filepath.Join(root, ".cache", "bin", "influxd")
+		}
+		bin = lookBinary(t, "influxd (InfluxDB 1.8.10)", cache, "influxd")
+	}
+	return bin
+}
+
 func quoteIdent(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-func startInflux(bin string) (*influxServer, error) {
+func startInflux(bin string, o InfluxOptions) (*influxServer, error) {
 	start := time.Now()
 	dir, err := tempDir("influx")
 	if err != nil {
@@ -104,7 +137,7 @@ func startInflux(bin string) (*influxServer, error) {
 			break
 		}
 		conf := filepath.Join(dir, "influxdb.conf")
-		if err = os.WriteFile(conf, []byte(influxConf(dir, httpPort, rpcPort)), 0o644); err != nil {
+		if err = os.WriteFile(conf, []byte(influxConf(dir, httpPort, rpcPort, o)), 0o644); err != nil {
 			break
 		}
 		cmd := exec.Command(bin, "run", "-config", conf)
@@ -116,7 +149,7 @@ func startInflux(bin string) (*influxServer, error) {
 		}
 		s.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 		// Flux compiles its standard library at start-up: ~3 s idle, 15 s on a busy 2-core box.
-		err = waitReady(p, 120*time.Second, func() error {
+		err = waitReady(p, 120*time.Second, func() error { // /ping needs no credentials
 			resp, err := http.Get(s.url + "/ping")
 			if err != nil {
 				return err
@@ -139,7 +172,7 @@ func startInflux(bin string) (*influxServer, error) {
 	return nil, fmt.Errorf("influxd %s did not start: %v\n%s", bin, err, tail)
 }
 
-func influxConf(dir string, httpPort, rpcPort int) string {
+func influxConf(dir string, httpPort, rpcPort int, o InfluxOptions) string {
 	return fmt.Sprintf(`reporting-disabled = true
 bind-address = "127.0.0.1:%[3]d"
 
@@ -152,6 +185,7 @@ bind-address = "127.0.0.1:%[3]d"
   wal-dir = "%[1]s/wal"
   query-log-enabled = false
   trace-logging-enabled = false
+%[4]s
 
 [monitor]
   store-enabled = false
@@ -159,7 +193,7 @@ bind-address = "127.0.0.1:%[3]d"
 [http]
   enabled = true
   bind-address = "127.0.0.1:%[2]d"
-  auth-enabled = false
+  auth-enabled = %[5]t
   flux-enabled = true
   log-enabled = false
   pprof-enabled = false
@@ -172,7 +206,7 @@ bind-address = "127.0.0.1:%[3]d"
 
 [continuous_queries]
   enabled = false
-`, dir, httpPort, rpcPort)
+`, dir, httpPort, rpcPort, o.Data, o.Auth)
 }
 
 func (s *influxServer) query(q string) error {
