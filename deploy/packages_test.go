@@ -360,6 +360,7 @@ func TestCloudPackage(t *testing.T) {
 		"etc/shouwang/cloud.yaml":                              "-rw-r----- 0:" + gid,
 		"usr/lib/systemd/system/shouwang-cloud.service":        "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/postgres/roles.sql":          "-rw-r--r-- 0:0",
+		"usr/share/shouwang-cloud/postgres/replica.sql":        "-rw-r--r-- 0:0",
 		"usr/share/shouwang-cloud/postgres/backup.sh":          "-rwxr-xr-x 0:0",
 		"usr/share/shouwang-cloud/postgres/restore.sh":         "-rwxr-xr-x 0:0",
 		"usr/lib/systemd/system/shouwang-backup.timer":         "-rw-r--r-- 0:0",

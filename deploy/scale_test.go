@@ -119,7 +119,7 @@ func TestComposeReference(t *testing.T) {
 	if emqx < 3 {
 		t.Errorf("%d EMQX nodes, want a cluster of >= 3", emqx)
 	}
-	for _, want := range []string{"postgres", "influxdb"} {
+	for _, want := range []string{"postgres", "postgres-standby", "influxdb"} {
 		if _, ok := doc.Services[want]; !ok {
 			t.Errorf("no service %s", want)
 		}
@@ -296,6 +296,8 @@ func TestKubernetesReference(t *testing.T) {
 	if pg := need("StatefulSet", "postgres"); *pg.Spec.Replicas != 1 {
 		t.Errorf("postgres: %d replicas; the reference has one primary", *pg.Spec.Replicas)
 	}
+	need("StatefulSet", "postgres-standby")
+	need("Service", "postgres-standby")
 	if in := need("StatefulSet", "influxdb"); *in.Spec.Replicas != 1 {
 		t.Errorf("influxdb: %d replicas; 1.8 OSS is single-node", *in.Spec.Replicas)
 	}

@@ -111,6 +111,70 @@ func pgBinDir(t testing.TB) string {
 
 func newPGServer(bin string, private bool) (*PGServer, error) {
 	start := time.Now()
+	s, err := newPGDir(bin, private)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.Dir
+	initLog := filepath.Join(dir, "initdb.log")
+	cmd := s.command("initdb", "-D", s.dataDir(), "-U", "postgres", "--auth=trust",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	p, err := startProc(cmd, initLog)
+	if err == nil {
+		<-p.done
+		err = p.err
+	}
+	if err != nil {
+		defer os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, logTail(initLog))
+	}
+	if err := s.start(); err != nil {
+		defer os.RemoveAll(dir)
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "testinfra: PostgreSQL on 127.0.0.1:%d ready in %v (initdb+start)\n", s.Port, time.Since(start).Round(time.Millisecond))
+	return s, nil
+}
+
+// NewStandby makes a streaming replica of s, as an operator would: pg_basebackup
+// -R from s over a replication connection as role (which needs REPLICATION), then
+// start. It is read-only until Promote. Removed in t.Cleanup.
+func (s *PGServer) NewStandby(t testing.TB, role string) *PGServer {
+	t.Helper()
+	r, err := newPGDir(s.bin, true)
+	if err != nil {
+		t.Fatalf("testinfra: standby: %v", err)
+	}
+	t.Cleanup(r.shutdown)
+	logPath := filepath.Join(r.Dir, "basebackup.log")
+	cmd := r.command("pg_basebackup", "-h", s.Host, "-p", strconv.Itoa(s.Port), "-U", role,
+		"-D", r.dataDir(), "-R", "-X", "stream", "--no-sync", "-c", "fast")
+	p, err := startProc(cmd, logPath)
+	if err == nil {
+		<-p.done
+		err = p.err
+	}
+	if err != nil {
+		t.Fatalf("testinfra: pg_basebackup: %v\n%s", err, logTail(logPath))
+	}
+	if err := r.start(); err != nil {
+		t.Fatalf("testinfra: standby: %v", err)
+	}
+	return r
+}
+
+// Promote makes a standby the primary (pg_ctl promote) and waits until it takes
+// writes.
+func (s *PGServer) Promote(t testing.TB) {
+	t.Helper()
+	if out, err := s.command("pg_ctl", "promote", "-w", "-D", s.dataDir()).CombinedOutput(); err != nil {
+		t.Fatalf("testinfra: pg_ctl promote: %v\n%s", err, out)
+	}
+}
+
+// newPGDir makes the server's directory, owned by the postgres user when we run
+// as root (PostgreSQL refuses to run as root).
+func newPGDir(bin string, private bool) (*PGServer, error) {
 	dir, err := tempDir("pg")
 	if err != nil {
 		return nil, err
@@ -136,23 +200,6 @@ func newPGServer(bin string, private bool) (*PGServer, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	initLog := filepath.Join(dir, "initdb.log")
-	cmd := s.command("initdb", "-D", s.dataDir(), "-U", "postgres", "--auth=trust",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	p, err := startProc(cmd, initLog)
-	if err == nil {
-		<-p.done
-		err = p.err
-	}
-	if err != nil {
-		defer os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, logTail(initLog))
-	}
-	if err := s.start(); err != nil {
-		defer os.RemoveAll(dir)
-		return nil, err
-	}
-	fmt.Fprintf(os.Stderr, "testinfra: PostgreSQL on 127.0.0.1:%d ready in %v (initdb+start)\n", s.Port, time.Since(start).Round(time.Millisecond))
 	return s, nil
 }
 
