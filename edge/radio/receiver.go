@@ -218,12 +218,24 @@ func (r *Receiver) idle(ctx context.Context, d time.Duration, tick <-chan time.T
 	}
 }
 
+// A read that ends at once with end-of-file, again and again, is not a quiet line
+// (that takes the read timeout): the tty was hung up, as when a USB adapter is
+// unplugged or a pty's other end closes, and every read now returns nothing at
+// once. Left alone the loop would spin and never reopen the port.
+const (
+	instantRead = 2 * time.Millisecond
+	hungUpAfter = 20 // instant end-of-files in a row
+)
+
+var errHungUp = errors.New("the line was hung up (unplugged?): every read ends at once with nothing")
+
 // serve handles frames from an open port until it fails or ctx is done. It
 // returns the port error.
 func (r *Receiver) serve(ctx context.Context, p Port, tick <-chan time.Time, out chan<- event.Event) error {
 	dec := sensornode.NewDecoder(p)
 	base := r.stats.skipped.Load() // the count survives reopening
 	var ack []byte
+	instantEOFs := 0
 	for {
 		// Next returns at least once per read timeout, so this loop sees
 		// both the context and the supervision tick within ~100 ms.
@@ -236,6 +248,7 @@ func (r *Receiver) serve(ctx context.Context, p Port, tick <-chan time.Time, out
 			}
 		default:
 		}
+		began := time.Now() // real time, whatever r.now says: this times the read itself
 		f, err := dec.Next()
 		at := r.now()
 		r.stats.skipped.Store(base + uint64(dec.Skipped()))
@@ -248,10 +261,18 @@ func (r *Receiver) serve(ctx context.Context, p Port, tick <-chan time.Time, out
 			r.log.Debug("radio frame rejected", "err", err)
 			continue
 		case errors.Is(err, io.EOF):
-			continue // read timeout: quiet line, nothing lost
+			if time.Since(began) >= instantRead {
+				instantEOFs = 0
+				continue // read timeout: quiet line, nothing lost
+			}
+			if instantEOFs++; instantEOFs >= hungUpAfter {
+				return fmt.Errorf("read radio port: %w", errHungUp)
+			}
+			continue
 		default:
 			return fmt.Errorf("read radio port: %w", err)
 		}
+		instantEOFs = 0
 		r.stats.frames.Add(1)
 		v := r.sup.Observe(f, at)
 		switch v.Status {

@@ -541,3 +541,56 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal("second Run succeeded")
 	}
 }
+
+// hungUpPort is a tty whose line was hung up: every read ends at once with
+// end-of-file, as on Linux after a USB adapter is unplugged or a pty's master closes.
+type hungUpPort struct{ closed atomic.Bool }
+
+func (p *hungUpPort) Read([]byte) (int, error)    { return 0, io.EOF }
+func (p *hungUpPort) Write(b []byte) (int, error) { return 0, errGone }
+func (p *hungUpPort) Close() error                { p.closed.Store(true); return nil }
+
+// TestReceiverHungUp: a port whose reads return nothing at once, for ever, is
+// closed and reopened rather than spun on as a quiet line. (A quiet line's reads
+// take the read timeout; fakePort's take 10 ms and are never mistaken for it.)
+func TestReceiverHungUp(t *testing.T) {
+	hung := &hungUpPort{}
+	var opens atomic.Int32
+	open := func(PortConfig) (Port, error) {
+		if opens.Add(1) == 1 {
+			return hung, nil
+		}
+		return newFakePort(), nil
+	}
+	cfg := benchConfig()
+	cfg.Port = "/dev/ttyUSB0"
+	r, err := New(cfg, open, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.minBackoff = time.Millisecond
+	run(t, r)
+	deadline := time.Now().Add(waitFor)
+	for opens.Load() < 2 || !hung.closed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hung-up port was not closed and reopened: %d opens, closed %v", opens.Load(), hung.closed.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A quiet line (reads that time out) is not taken for a hung-up one.
+func TestReceiverQuietLineStaysOpen(t *testing.T) {
+	var opens atomic.Int32
+	cfg := benchConfig()
+	cfg.Port = "/dev/ttyUSB0"
+	r, err := New(cfg, func(PortConfig) (Port, error) { opens.Add(1); return newFakePort(), nil }, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, r)
+	time.Sleep(hungUpAfter * 10 * time.Millisecond * 3) // three times the reads a false alarm would need
+	if n := opens.Load(); n != 1 {
+		t.Fatalf("%d opens of a quiet but healthy line, want 1", n)
+	}
+}
