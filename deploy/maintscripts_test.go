@@ -10,13 +10,17 @@ import (
 
 // The maintainer scripts as dpkg runs them on a gateway with systemd, in a private
 // mount namespace: /run/systemd/system exists there (so the scripts talk to
-// systemd), /etc is a throwaway copy (postinst creates the user), and systemctl
-// only records what it is asked. During an upgrade the edge is not stopped, so its
+// systemd), /etc is a throwaway copy (postinst creates the user), /var/lib and
+// /var/log are empty tmpfs (nothing the scripts write lands on the host), and
+// systemctl only records what it is asked. During an upgrade the edge is not stopped, so its
 // rules keep watching while the new files are unpacked; postinst then restarts it
 // once, and only if it was running. Removal stops and disables it.
 func TestMaintainerScriptsServiceCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs unshare and mount (root): skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a private mount namespace (scripts/test.sh runs as root on CI)")
 	}
 	bin := t.TempDir()
 	write(t, bin, "systemctl", "#!/bin/sh\necho \"$*\" >> \"$SYSTEMCTL_LOG\"\n", 0o755)
@@ -31,7 +35,8 @@ func TestMaintainerScriptsServiceCalls(t *testing.T) {
 		log := filepath.Join(t.TempDir(), "systemctl.log")
 		os.WriteFile(log, nil, 0o644)
 		cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c",
-			`set -e; mount --bind "$ETC" /etc; mount -t tmpfs tmpfs /run; mkdir -p /run/systemd/system; exec sh "$0" "$@"`,
+			`set -e; mount --bind "$ETC" /etc; for d in /run /var/lib /var/log; do mount -t tmpfs tmpfs "$d"; done
+			mkdir -p /run/systemd/system; exec sh "$0" "$@"`,
 			filepath.Join(scripts, script)}, args...)...)
 		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "SYSTEMCTL_LOG="+log, "ETC="+etc,
 			"DPKG_MAINTSCRIPT_PACKAGE=shouwang-edge", "DPKG_ROOT=")

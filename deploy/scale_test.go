@@ -165,6 +165,7 @@ func TestEMQXConfig(t *testing.T) {
 		`authorization = "Bearer `, `"content-type" = "application/json"`,
 		`backend = built_in_database`, `no_match = deny`, `path = "etc/acl.conf"`,
 		`bootstrap_file = "etc/shouwang_api_key.conf"`,
+		`data_dir = "data"`, // the file replaces the image's: without it the node's data leaves its volume
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("emqx.conf lacks %s", want)

@@ -82,6 +82,11 @@ else
 		"${SUDO[@]}" rm -f "$OUR_POLICY"
 		OUR_POLICY=
 	fi
+	# Only promtool is wanted from the prometheus package: do not leave its server
+	# enabled for the next boot of a long-lived CI host.
+	if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+		"${SUDO[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+	fi
 fi
 done_section
 

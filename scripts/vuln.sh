@@ -31,6 +31,7 @@ if [ -z "$db" ]; then
 		[ -x "$bin/indexdb" ] || GOBIN=$bin go install "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION"
 		mkdir -p "$ROOT/.cache/vulndb"
 		tmp=$(mktemp -d "$ROOT/.cache/vulndb/tmp.XXXXXX")
+		trap 'rm -rf "$tmp"' EXIT
 		"$bin/indexdb" -vulns "$src/data/osv" -out "$tmp/db"
 		rm -rf "$dir"
 		mv "$tmp/db" "$dir" # whole or not at all: an interrupted build is rebuilt

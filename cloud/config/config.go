@@ -278,8 +278,8 @@ func (c *Config) EMQXSecrets() (token, apiSecret string, err error) {
 	if token, err = readSecretFile("mqtt.emqx.authn_token_file", e.AuthnTokenFile); err != nil {
 		return "", "", err
 	}
-	if len(token) < 16 {
-		return "", "", fmt.Errorf("mqtt.emqx.authn_token_file %s: token of %d characters, want at least 16 (e.g. openssl rand -hex 32)", e.AuthnTokenFile, len(token))
+	if len(token) < 16 || strings.Contains(token, "CHANGE-ME") {
+		return "", "", fmt.Errorf("mqtt.emqx.authn_token_file %s: token of %d characters, want at least 16 and not the example's placeholder (e.g. openssl rand -hex 32)", e.AuthnTokenFile, len(token))
 	}
 	if apiSecret, err = readSecretFile("mqtt.emqx.api_secret_file", e.APISecretFile); err != nil {
 		return "", "", err

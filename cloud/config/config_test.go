@@ -68,6 +68,7 @@ func TestEMQXSecrets(t *testing.T) {
 		return p
 	}
 	good, short, empty := write("good", "0123456789abcdef0123\n"), write("short", "abc\n"), write("empty", "\n")
+	placeholder := write("placeholder", "CHANGE-ME-the-cloud-authn-token\n")
 	secret := write("secret", "api-secret\n")
 	for _, tc := range []struct {
 		name, token, secret, want string
@@ -75,6 +76,7 @@ func TestEMQXSecrets(t *testing.T) {
 		{"both good", good, secret, ""},
 		{"short token", short, secret, "authn_token_file " + short + ": token of 3 characters, want at least 16"},
 		{"empty token", empty, secret, "mqtt.emqx.authn_token_file " + empty + ": empty"},
+		{"the example's placeholder", placeholder, secret, "not the example's placeholder"},
 		{"missing secret", good, filepath.Join(dir, "nope"), "read mqtt.emqx.api_secret_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,7 +81,9 @@ type Rule struct {
 
 // GatewayACL is what gateway gw may do: the rule of deploy/mosquitto/shouwang.acl and
 // of the embedded broker, ending in a deny of everything else so that no later
-// authorization source can widen it.
+// authorization source can widen it. ("#" does not match topics that start with
+// "$", such as $SYS; those fall to acl.conf, which ends in {deny, all}, and to
+// no_match = deny.)
 func GatewayACL(gw string) []Rule {
 	var acl []Rule
 	for _, ch := range []mqttv1.Channel{mqttv1.ChTelemetry, mqttv1.ChAlert, mqttv1.ChStatus, mqttv1.ChHeartbeat, mqttv1.ChConfig, mqttv1.ChAck} {

@@ -37,22 +37,27 @@ func (k *kpiCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect reads the figures at each scrape. A failed query leaves its series out
+// (missing, not zero); the gateway counts are read first and on their own, so a
+// slow 30-day KPI query cannot hide them (ShouwangGatewayCountsMissing watches).
 func (k *kpiCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	now := time.Now()
-	kp, err := k.store.KPIs(ctx, now.AddDate(0, 0, -30), now)
-	if err != nil {
-		return // a failed scrape shows as missing series, not as zeros
-	}
 	g := func(d string, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(k.descs[d], prometheus.GaugeValue, v, labels...)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if c, err := k.store.CountGateways(ctx); err == nil {
 		g("gateways", float64(c.Online), "online")
 		g("gateways", float64(c.Offline), "offline")
 		g("gateways", float64(c.NeverSeen), "never_seen")
 		g("gateways", float64(c.Revoked), "revoked")
+	}
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := time.Now()
+	kp, err := k.store.KPIs(ctx, now.AddDate(0, 0, -30), now)
+	if err != nil {
+		return
 	}
 	for _, x := range kp.Grids {
 		g("accept", x.AcceptP50S, x.Key)

@@ -115,9 +115,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 	}
 
 	brokerURL, user := cfg.MQTT.Broker, cfg.MQTT.Username
-	password, err := cfg.MQTTPassword()
-	if err != nil {
-		return nil, err
+	var password string
+	if !cfg.MQTT.Embedded() {
+		if password, err = cfg.MQTTPassword(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MQTT.Embedded() {
 		// The cloud's own login to its own broker: made fresh at every start, never stored.
@@ -292,9 +294,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.hub.Close() // end live streams first, or shutdown waits on them
 		// fasthttp counts a new connection without a request as busy for 5 s (as
 		// net/http does), and browsers open such connections ahead of use; requests
-		// still running after 3 s are abandoned too. Neither makes the stop a failure.
+		// still running after 3 s are abandoned too (they end with the process).
+		// Neither makes the stop a failure.
 		if err := app.ShutdownWithTimeout(3 * time.Second); err != nil {
-			s.log.Warn("http shutdown: connections still open after 3s, closing them", "err", err)
+			s.log.Warn("http shutdown: stopped waiting for open connections after 3s", "err", err)
 		}
 		return nil
 	})

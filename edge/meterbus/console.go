@@ -3,6 +3,7 @@ package meterbus
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -21,6 +22,11 @@ func SerialConsole(root, port string) string {
 		return ""
 	}
 	name := filepath.Base(dev)
+	// The names this device goes by: ttyAMA0, and serial0 when port is that alias.
+	names := []string{name}
+	if alias := filepath.Base(port); alias != name {
+		names = append(names, alias)
+	}
 	cmdline, _ := os.ReadFile(filepath.Join(root, "proc/cmdline"))
 	for _, f := range strings.Fields(string(cmdline)) {
 		c, ok := strings.CutPrefix(f, "console=")
@@ -28,14 +34,19 @@ func SerialConsole(root, port string) string {
 			continue
 		}
 		c, _, _ = strings.Cut(c, ",") // console=ttyAMA0,115200
-		if target, err := filepath.EvalSymlinks(filepath.Join(root, "dev", c)); err == nil && filepath.Base(target) == name {
+		if target, err := filepath.EvalSymlinks(filepath.Join(root, "dev", c)); err == nil {
+			c = filepath.Base(target)
+		}
+		if slices.Contains(names, c) {
 			return "the kernel console (" + f + " in /proc/cmdline)"
 		}
 	}
-	for _, wants := range []string{"getty.target.wants", "multi-user.target.wants"} {
-		unit := "serial-getty@" + name + ".service"
-		if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system", wants, unit)); err == nil {
-			return "a login prompt (" + unit + " is enabled)"
+	for _, n := range names {
+		unit := "serial-getty@" + n + ".service"
+		for _, wants := range []string{"getty.target.wants", "multi-user.target.wants"} {
+			if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system", wants, unit)); err == nil {
+				return "a login prompt (" + unit + " is enabled)"
+			}
 		}
 	}
 	return ""

@@ -42,6 +42,7 @@ func TestSerialConsole(t *testing.T) {
 		{"console on the other UART", "console=ttyS0,115200 " + raspbian, nil, "/dev/serial0", ""},
 		{"login prompt only", raspbian, []string{"ttyAMA0"}, "/dev/serial0", "serial-getty@ttyAMA0.service is enabled"},
 		{"login prompt on another UART", raspbian, []string{"ttyS0"}, "/dev/serial0", ""},
+		{"login prompt enabled under the alias", raspbian, []string{"serial0"}, "/dev/serial0", "serial-getty@serial0.service is enabled"},
 		{"USB adapter is never a console here", "console=serial0,115200 " + raspbian, []string{"ttyAMA0"}, "/dev/serial/by-id/usb-FTDI_RS485-if00-port0", ""},
 		{"port not present", "console=serial0,115200", nil, "/dev/ttyACM0", ""},
 	} {

@@ -257,6 +257,7 @@ func (r *Receiver) serve(ctx context.Context, p Port, tick <-chan time.Time, out
 		case err == nil:
 		case errors.As(err, &fe):
 			// Noise that looked like a frame; the decoder already skipped it.
+			instantEOFs = 0 // bytes arrived: the line is up
 			r.stats.rejected.Add(1)
 			r.log.Debug("radio frame rejected", "err", err)
 			continue
