@@ -14,7 +14,7 @@ import (
 // a checklist.
 func TestOperatorDocs(t *testing.T) {
 	docs := []string{
-		"../docs/operations/README.md", "../docs/operations/README.zh-CN.md", "../docs/operations/capacity.md",
+		"../docs/operations/README.md", "../docs/operations/README.zh-CN.md", "../docs/operations/capacity.md", "../docs/operations/capacity.zh-CN.md",
 		"../docs/install/README.md", "../docs/install/README.zh-CN.md",
 		"../docs/security/en303645-ics.md", "../SECURITY.md",
 	}
