@@ -25,6 +25,7 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/edge/config"
 	"github.com/shouwang-care/shouwang/edge/daemon"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
 	"github.com/shouwang-care/shouwang/internal/testinfra"
 )
@@ -648,4 +649,37 @@ func TestFamilyHearsOfProgress(t *testing.T) {
 	if n := statusSent("arrive"); n != 0 {
 		t.Fatalf("family told of arrival against the resident's choice (%d)", n)
 	}
+}
+
+// TestTelemetryWhileCloudDown: telemetry a gateway publishes while every cloud
+// replica is down is queued by the broker for the replicas' persistent shared
+// subscription and stored when the cloud is back, not lost between broker and cloud.
+func TestTelemetryWhileCloudDown(t *testing.T) {
+	mq := testinfra.Mosquitto(t)
+	c := newCloud(t, func(cfg *cloudconfig.Config) {
+		cfg.MQTT.Broker, cfg.MQTT.Username = mq.Addr, "shouwang-cloud"
+	})
+	c.seed("gw-e2e-0009")
+	c.stop() // its session and subscriptions stay on the broker
+
+	g, err := dialGateway(t, mq.Addr, "gw-e2e-0009", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	const n = 20
+	for i := range n {
+		v := 100 + float64(i)/10
+		b, _ := json.Marshal(mqttv1.Telemetry{V: 1, Gateway: "gw-e2e-0009", Seq: uint64(i + 1),
+			Readings: []mqttv1.Reading{{T: base.Add(time.Duration(i) * time.Minute), Sensor: "water", TotalM3: &v}}})
+		tok := g.c.Publish(mqttv1.Topic("gw-e2e-0009", mqttv1.ChTelemetry), 1, false, b)
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	c.start()
+	waitFor(t, 20*time.Second, "telemetry published while the cloud was down, stored", func() bool {
+		s, err := c.svc.Telemetry.Query(context.Background(), "gw-e2e-0009", "water", base.Add(-time.Minute), base.Add(n*time.Minute), time.Minute)
+		return err == nil && len(s.Points) == n
+	})
 }
