@@ -25,8 +25,8 @@ import (
 	"github.com/shouwang-care/shouwang/cloud/store"
 	"github.com/shouwang-care/shouwang/edge/config"
 	"github.com/shouwang-care/shouwang/edge/daemon"
-	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/firmware-protocol/event"
+	"github.com/shouwang-care/shouwang/firmware-protocol/mqttv1"
 	"github.com/shouwang-care/shouwang/internal/testinfra"
 )
 
