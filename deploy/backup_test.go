@@ -441,3 +441,55 @@ func TestInfluxUsers(t *testing.T) {
 		t.Errorf("the erased resident's readings are still there: %s", body)
 	}
 }
+
+// TestInfluxBackupRestore runs the operator guide's telemetry backup against a real
+// InfluxDB 1.8: influxd backup -portable, the database dropped, influxd restore
+// -portable, and the cloud charts the same readings as before.
+func TestInfluxBackupRestore(t *testing.T) {
+	db, _ := testinfra.InfluxOwn(t, testinfra.InfluxOptions{})
+	in, err := telemetry.NewInflux(telemetry.InfluxConfig{URL: db.URL, Bucket: db.Bucket}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Minute)
+	for i := range 30 {
+		v := 120 + float64(i)/100
+		if err := in.WriteBlocking(ctx, mqttv1.Telemetry{V: 1, Gateway: "gw-hz-0001", Readings: []mqttv1.Reading{{T: now.Add(time.Duration(i-30) * time.Minute), Sensor: "water", TotalM3: &v}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chart := func() telemetry.Series {
+		t.Helper()
+		s, err := in.Query(ctx, "gw-hz-0001", "water", now.Add(-time.Hour), now, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := chart()
+	if len(before.Points) == 0 {
+		t.Fatal("nothing to back up")
+	}
+	dir := filepath.Join(t.TempDir(), "influx-backup")
+	influxd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(db.Bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("influxd %v: %v\n%s", args, err, out)
+		}
+	}
+	influxd("backup", "-portable", "-host", db.RPC, "-db", "shouwang", dir)
+	resp, err := http.PostForm(db.URL+"/query", url.Values{"q": {`DROP DATABASE "shouwang"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s, err := in.Query(ctx, "gw-hz-0001", "water", now.Add(-time.Hour), now, 10*time.Minute); err == nil && len(s.Points) > 0 {
+		t.Fatalf("the drop left %d points", len(s.Points))
+	}
+	influxd("restore", "-portable", "-host", db.RPC, "-db", "shouwang", dir)
+	if after := chart(); !reflect.DeepEqual(after, before) {
+		t.Errorf("chart after restore:\n%+v\nbefore:\n%+v", after, before)
+	}
+}

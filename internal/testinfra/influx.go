@@ -27,10 +27,15 @@ type InfluxDB struct {
 	Org      string // "" (ignored by 1.8)
 	Bucket   string // Database + "/autogen"
 	Token    string // "" (auth is off)
+
+	// Set by InfluxOwn only: the server's backup/restore service (host:port, for
+	// influxd backup -host) and the influxd binary.
+	RPC, Bin string
 }
 
 type influxServer struct {
 	url     string
+	rpc     string // host:port of the backup/restore service
 	dir     string
 	logPath string
 	p       *proc
@@ -85,7 +90,8 @@ type InfluxOptions struct {
 // stops in t.Cleanup.
 func InfluxOwn(t testing.TB, o InfluxOptions) (InfluxDB, string) {
 	t.Helper()
-	s, err := startInflux(influxBinary(t, "InfluxOwn"), o)
+	bin := influxBinary(t, "InfluxOwn")
+	s, err := startInflux(bin, o)
 	if err != nil {
 		t.Fatalf("testinfra: InfluxDB: %v", err)
 	}
@@ -95,7 +101,7 @@ func InfluxOwn(t testing.TB, o InfluxOptions) (InfluxDB, string) {
 			t.Fatalf("testinfra: InfluxDB create database: %v", err)
 		}
 	}
-	return InfluxDB{URL: s.url, Database: "shouwang", Bucket: "shouwang/autogen"}, filepath.Join(s.dir, "data")
+	return InfluxDB{URL: s.url, Database: "shouwang", Bucket: "shouwang/autogen", RPC: s.rpc, Bin: bin}, filepath.Join(s.dir, "data")
 }
 
 func influxBinary(t testing.TB, caller string) string {
@@ -148,6 +154,7 @@ func startInflux(bin string, o InfluxOptions) (*influxServer, error) {
 			break
 		}
 		s.url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		s.rpc = fmt.Sprintf("127.0.0.1:%d", rpcPort)
 		// Flux compiles its standard library at start-up: ~3 s idle, 15 s on a busy 2-core box.
 		err = waitReady(p, 120*time.Second, func() error { // /ping needs no credentials
 			resp, err := http.Get(s.url + "/ping")
