@@ -116,11 +116,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 
 	brokerURL, user := cfg.MQTT.Broker, cfg.MQTT.Username
 	var password string
-	if !cfg.MQTT.Embedded() {
-		if password, err = cfg.MQTTPassword(); err != nil {
-			return nil, err
-		}
-	}
 	if cfg.MQTT.Embedded() {
 		// The cloud's own login to its own broker: made fresh at every start, never stored.
 		user, password = "shouwang-cloud", credential.NewSecret()
@@ -130,6 +125,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Service, 
 		s.closers = append(s.closers, func() { s.broker.Close() })
 		brokerURL = "tcp://" + cfg.MQTT.Listen
 		s.logins = s.broker
+	} else if password, err = cfg.MQTTPassword(); err != nil {
+		return nil, err
 	}
 	if cfg.MQTT.DynamicSecurity {
 		d, err := dynsec.Dial(ctx, dynsec.Options{Broker: brokerURL, ClientID: cfg.MQTT.ClientID + "-dynsec", Username: user, Password: password})
