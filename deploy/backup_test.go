@@ -285,37 +285,9 @@ func snapshot(t *testing.T, db *sql.DB) map[string][]string {
 // InfluxDB 1.8 (on the test's database) and checks the retention policy.
 func TestInfluxRetention(t *testing.T) {
 	db := testinfra.Influx(t)
-	b, err := os.ReadFile("influxdb/retention.influxql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := func(stmt string) string {
-		t.Helper()
-		resp, err := http.PostForm(db.URL+"/query", url.Values{"q": {stmt}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var sb strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			sb.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		if resp.StatusCode != 200 || strings.Contains(sb.String(), `"error"`) {
-			t.Fatalf("%s: %d %s", stmt, resp.StatusCode, sb.String())
-		}
-		return sb.String()
-	}
+	q := func(stmt string) string { return mustInfluxQuery(t, db, "", "", stmt) }
 	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
+	for _, l := range influxStatements(t, "influxdb/retention.influxql") {
 		q(strings.ReplaceAll(l, `"shouwang"`, `"`+db.Database+`"`))
 		q(strings.ReplaceAll(l, `"shouwang"`, `"`+db.Database+`"`)) // idempotent
 		n++
@@ -328,6 +300,36 @@ func TestInfluxRetention(t *testing.T) {
 	if !strings.Contains(got, `["autogen","9600h0m0s","168h0m0s",1,true]`) {
 		t.Fatalf("retention policies: %s", got)
 	}
+}
+
+// influxQuery runs an InfluxQL statement on db's server as user (none: no
+// credentials) and returns the HTTP status and body.
+func influxQuery(t *testing.T, db testinfra.InfluxDB, user, pass, stmt string) (int, string) {
+	t.Helper()
+	form := url.Values{"q": {stmt}, "db": {db.Database}}
+	req, _ := http.NewRequest(http.MethodPost, db.URL+"/query", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	io.Copy(&sb, resp.Body)
+	return resp.StatusCode, sb.String()
+}
+
+// mustInfluxQuery is influxQuery that fails the test on any error.
+func mustInfluxQuery(t *testing.T, db testinfra.InfluxDB, user, pass, stmt string) string {
+	t.Helper()
+	code, body := influxQuery(t, db, user, pass, stmt)
+	if code != 200 || strings.Contains(body, `"error"`) {
+		t.Fatalf("%s as %q: %d %s", stmt, user, code, body)
+	}
+	return body
 }
 
 // influxStatements returns the statements of an .influxql file (the lines that
@@ -355,31 +357,8 @@ func influxStatements(t *testing.T, path string) []string {
 // cannot write or drop; without credentials nothing is answered.
 func TestInfluxUsers(t *testing.T) {
 	db, _ := testinfra.InfluxOwn(t, testinfra.InfluxOptions{Auth: true})
-	q := func(user, pass, stmt string) (int, string) {
-		t.Helper()
-		form := url.Values{"q": {stmt}, "db": {"shouwang"}}
-		req, _ := http.NewRequest(http.MethodPost, db.URL+"/query", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if user != "" {
-			req.SetBasicAuth(user, pass)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var sb strings.Builder
-		io.Copy(&sb, resp.Body)
-		return resp.StatusCode, sb.String()
-	}
-	mustQ := func(user, pass, stmt string) string {
-		t.Helper()
-		code, body := q(user, pass, stmt)
-		if code != 200 || strings.Contains(body, `"error"`) {
-			t.Fatalf("%s as %q: %d %s", stmt, user, code, body)
-		}
-		return body
-	}
+	q := func(user, pass, stmt string) (int, string) { return influxQuery(t, db, user, pass, stmt) }
+	mustQ := func(user, pass, stmt string) string { return mustInfluxQuery(t, db, user, pass, stmt) }
 	users := influxStatements(t, "influxdb/users.influxql")
 	if !strings.Contains(users[0], "WITH ALL PRIVILEGES") {
 		t.Fatalf("users.influxql must create the admin first: %s", users[0])
@@ -480,11 +459,7 @@ func TestInfluxBackupRestore(t *testing.T) {
 		}
 	}
 	influxd("backup", "-portable", "-host", db.RPC, "-db", "shouwang", dir)
-	resp, err := http.PostForm(db.URL+"/query", url.Values{"q": {`DROP DATABASE "shouwang"`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	mustInfluxQuery(t, db, "", "", `DROP DATABASE "shouwang"`)
 	if s, err := in.Query(ctx, "gw-hz-0001", "water", now.Add(-time.Hour), now, 10*time.Minute); err == nil && len(s.Points) > 0 {
 		t.Fatalf("the drop left %d points", len(s.Points))
 	}

@@ -38,7 +38,7 @@ type Gateways interface {
 // Authn answers EMQX's HTTP authenticator.
 type Authn struct {
 	gateways Gateways
-	token    []byte
+	bearer   []byte // the whole Authorization header EMQX sends
 	service  string
 	log      *slog.Logger
 	results  *prometheus.CounterVec
@@ -47,7 +47,7 @@ type Authn struct {
 // NewAuthn serves EMQX requests that carry "Authorization: Bearer <token>". service
 // is the cloud's own login, which EMQX checks elsewhere (its built-in database).
 func NewAuthn(gateways Gateways, token, service string, log *slog.Logger) *Authn {
-	return &Authn{gateways: gateways, token: []byte(token), service: service, log: log,
+	return &Authn{gateways: gateways, bearer: []byte("Bearer " + token), service: service, log: log,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shouwang_emqx_authn_total",
 			Help: "EMQX gateway login checks answered, by result (allow, deny, ignore, error).",
@@ -102,7 +102,7 @@ func GatewayACL(gw string) []Rule {
 // answers 503, which EMQX also takes as "ignore": with the chain of
 // deploy/scale/emqx/emqx.conf a gateway is then refused, never let in.
 func (a *Authn) Handle(c *fiber.Ctx) error {
-	if subtle.ConstantTimeCompare([]byte(c.Get(fiber.HeaderAuthorization)), append([]byte("Bearer "), a.token...)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(c.Get(fiber.HeaderAuthorization)), a.bearer) != 1 {
 		a.results.WithLabelValues("error").Inc()
 		a.log.Warn("emqx authn: request without the configured bearer token", "ip", c.IP())
 		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "missing or wrong bearer token (mqtt.emqx.authn_token_file)"})

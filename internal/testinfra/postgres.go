@@ -119,12 +119,7 @@ func newPGServer(bin string, private bool) (*PGServer, error) {
 	initLog := filepath.Join(dir, "initdb.log")
 	cmd := s.command("initdb", "-D", s.dataDir(), "-U", "postgres", "--auth=trust",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	p, err := startProc(cmd, initLog)
-	if err == nil {
-		<-p.done
-		err = p.err
-	}
-	if err != nil {
+	if err := runProc(cmd, initLog); err != nil {
 		defer os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, logTail(initLog))
 	}
@@ -149,12 +144,7 @@ func (s *PGServer) NewStandby(t testing.TB, role string) *PGServer {
 	logPath := filepath.Join(r.Dir, "basebackup.log")
 	cmd := r.command("pg_basebackup", "-h", s.Host, "-p", strconv.Itoa(s.Port), "-U", role,
 		"-D", r.dataDir(), "-R", "-X", "stream", "--no-sync", "-c", "fast")
-	p, err := startProc(cmd, logPath)
-	if err == nil {
-		<-p.done
-		err = p.err
-	}
-	if err != nil {
+	if err := runProc(cmd, logPath); err != nil {
 		t.Fatalf("testinfra: pg_basebackup: %v\n%s", err, logTail(logPath))
 	}
 	if err := r.start(); err != nil {

@@ -256,6 +256,16 @@ func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 	return p, nil
 }
 
+// runProc runs cmd to its end, its output appended to logPath.
+func runProc(cmd *exec.Cmd, logPath string) error {
+	p, err := startProc(cmd, logPath)
+	if err != nil {
+		return err
+	}
+	<-p.done
+	return p.err
+}
+
 func (p *proc) exited() bool {
 	select {
 	case <-p.done:
